@@ -1,0 +1,20 @@
+"""Support package for the PyTorch quick-start course (after 小土堆's P4–P33).
+
+One module per job, named the way a beginner would guess:
+
+* :mod:`course_utils.settings`     – fast mode (CI), folders, offline switch
+* :mod:`course_utils.data`         – CIFAR-10, ants/bees, demo photos, image folders
+* :mod:`course_utils.download`     – bounded, checksummed downloads
+* :mod:`course_utils.models`       – the course's Tudui network and an improved variant
+* :mod:`course_utils.engine`       – ``train_one_epoch`` / ``evaluate`` / ``fit``
+* :mod:`course_utils.checkpoints`  – atomic save, safe load, resume
+* :mod:`course_utils.devices`      – pick cuda → mps → cpu
+* :mod:`course_utils.tensorboard`  – launch TensorBoard, read event files back
+* :mod:`course_utils.exercises`    – ``check()`` / ``hint()`` / ``solution()``
+* :mod:`course_utils.cli`          – ``python -m course_utils train|predict``
+"""
+
+from course_utils.settings import fast_mode, scaled
+
+__all__ = ["fast_mode", "scaled", "__version__"]
+__version__ = "0.1.0"

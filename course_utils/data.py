@@ -1,0 +1,328 @@
+"""Data sets for every chapter, offline first.
+
+``cifar10()`` looks for CIFAR-10 in this order and prints one line saying which it used:
+
+1. the official ``cifar-10-batches-py`` folder under ``root`` (default: the course cache);
+2. torchvision's official download (bounded in time, md5-checked) when online;
+3. an image-folder copy ``cifar10-jpg/{train,test}/<class>/*.jpg`` under ``COURSE_DATA_DIR``
+   (or the archive ``cifar10-jpg.tar.gz`` there, unpacked once into the cache);
+4. the real sample bundled in ``data/cifar10-sample`` (100 train / 20 test images a class).
+
+Whichever source is used, the result behaves like ``torchvision.datasets.CIFAR10``: items are
+``(PIL image, int label)``, ``.classes`` is in the official order, ``.data`` is an
+``(N, 32, 32, 3)`` uint8 array and ``.targets`` a list of ints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image
+from torch.utils.data import Dataset, Subset
+from torchvision.datasets import VisionDataset
+
+from course_utils import download as dl
+from course_utils import settings
+
+CIFAR10_CLASSES = [
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+]  # fmt: skip
+CIFAR10_SAMPLE = settings.BUNDLED_DATA / "cifar10-sample"
+HYMENOPTERA_SAMPLE = settings.BUNDLED_DATA / "hymenoptera_sample"
+DEMO_IMAGES = settings.BUNDLED_DATA / "demo-images"
+HYMENOPTERA_URL = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
+#: sha256 over (relative path, sha256 of bytes) of every file in the full set's 398 files.
+HYMENOPTERA_TREE_SHA256 = "4d9516c2fb161c30f41a394c6690b6c88f5c14ffbacac3cef9ddb3412df91248"
+#: File endings read as photos; anything else in an image folder is skipped and reported.
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+_FULL_SET_HINT = (
+    "For the full set: run once online (torchvision downloads it), or set COURSE_DATA_DIR to a "
+    "folder holding cifar10-jpg/ or cifar10-jpg.tar.gz."
+)
+
+
+def _say(verbose: bool, message: str) -> None:
+    if verbose:
+        print(f"[course_utils] {message}")
+
+
+# --------------------------------------------------------------------------- CIFAR-10
+def cifar10(
+    train: bool = True,
+    transform=None,
+    target_transform=None,
+    root: str | os.PathLike | None = None,
+    download: bool = True,
+    verbose: bool = True,
+) -> Dataset:
+    """CIFAR-10 from the best source available (see the module docstring).
+
+    Wraps ``torchvision.datasets.CIFAR10(root, train, transform, download=True)``.
+
+    Example:
+        >>> ds = cifar10(train=False, transform=torchvision.transforms.ToTensor())
+        >>> img, label = ds[0]            # img: (3, 32, 32) float in [0, 1]
+        >>> ds.classes[label]
+    """
+    split = "train" if train else "test"
+    root = Path(root) if root is not None else settings.cache_dir()
+    tv = torchvision.datasets.CIFAR10
+    kwargs = dict(transform=transform, target_transform=target_transform)
+    if (root / tv.base_folder).is_dir():
+        ds = tv(str(root), train=train, download=False, **kwargs)
+        ds.source = "official"
+        _say(verbose, f"CIFAR-10 {split}: official files in {root / tv.base_folder} ({len(ds):,})")
+        return ds
+    why = "COURSE_OFFLINE=1" if settings.offline() else "download=False"
+    if download and not settings.offline():
+        try:
+            archive = dl.download(tv.url, root / tv.filename, md5=tv.tgz_md5)
+            torchvision.datasets.utils.extract_archive(str(archive), str(root))
+            ds = tv(str(root), train=train, download=False, **kwargs)
+            ds.source = "download"
+            _say(verbose, f"CIFAR-10 {split}: downloaded to {root} ({len(ds):,} images)")
+            return ds
+        except dl.OfflineError as exc:
+            why = f"no download ({exc})"
+    folder = _cifar10_image_folder()
+    if folder is not None:
+        ds = CIFAR10Folder(folder / split, **kwargs)
+        ds.source = "image-folder"
+        _say(verbose, f"CIFAR-10 {split}: image folder {folder / split} ({len(ds):,} images)")
+        return ds
+    ds = CIFAR10Folder(CIFAR10_SAMPLE / split, **kwargs)
+    ds.source = "sample"
+    _say(verbose, f"CIFAR-10 {split}: bundled sample, {len(ds):,} images [{why}]. {_FULL_SET_HINT}")
+    return ds
+
+
+def _cifar10_image_folder() -> Path | None:
+    """``COURSE_DATA_DIR/cifar10-jpg`` (unpacking the .tar.gz into the cache once)."""
+    base = settings.data_dir()
+    if base is None:
+        return None
+    if (base / "cifar10-jpg" / "train").is_dir():
+        return base / "cifar10-jpg"
+    archive = base / "cifar10-jpg.tar.gz"
+    if archive.is_file():
+        target = settings.cache_dir() / "cifar10-jpg"
+        if not (target / "test").is_dir():
+            print(f"[course_utils] unpacking {archive} into {target.parent} (once) …")
+            with tarfile.open(archive) as tar:
+                tar.extractall(target.parent, filter="data")
+        return target
+    return None
+
+
+class CIFAR10Folder(VisionDataset):
+    """CIFAR-10 stored as ``<split>/<class>/*.jpg``, with ``torchvision.datasets.CIFAR10``'s interface.
+
+    All images are decoded once into ``.data`` (uint8, shape ``(N, 32, 32, 3)``); the decoded
+    array is cached under the course cache so a second load is instant.
+
+    Raises ``FileNotFoundError`` if the folder is missing and ``ValueError`` if its class
+    folders are not the ten CIFAR-10 classes.
+    """
+
+    def __init__(self, split_dir: str | os.PathLike, transform=None, target_transform=None):
+        super().__init__(str(split_dir), transform=transform, target_transform=target_transform)
+        split_dir = Path(split_dir)
+        if not split_dir.is_dir():
+            raise FileNotFoundError(f"CIFAR-10 folder {split_dir} does not exist.")
+        found = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
+        if found != sorted(CIFAR10_CLASSES):
+            raise ValueError(
+                f"{split_dir} should hold the ten CIFAR-10 class folders {CIFAR10_CLASSES}, "
+                f"but holds {found}."
+            )
+        self.classes = list(CIFAR10_CLASSES)
+        self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+        files = [
+            (p, self.class_to_idx[c])
+            for c in self.classes
+            for p in sorted((split_dir / c).iterdir())
+            if p.suffix.lower() in PHOTO_SUFFIXES
+        ]
+        self.files = [p for p, _ in files]
+        self.targets = [t for _, t in files]
+        self.data = _decode_cached(self.files)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int):
+        img = Image.fromarray(self.data[index])
+        target = self.targets[index]
+        if self.transform is not None:
+            img = self.transform(img)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return img, target
+
+
+def _decode_cached(files: list[Path]) -> np.ndarray:
+    key = hashlib.sha1("\n".join(str(p.resolve()) for p in files).encode()).hexdigest()[:16]
+    cache = settings.cache_dir() / f"decoded-{key}.npy"
+    if cache.exists():
+        arr = np.load(cache)
+        if arr.shape[0] == len(files):
+            return arr
+    arr = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in files])
+    tmp = cache.with_name(cache.name + ".part.npy")
+    np.save(tmp, arr)
+    os.replace(tmp, cache)
+    return arr
+
+
+def as_tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """The whole data set as ``(images uint8 (N, 3, H, W), labels int64 (N,))``.
+
+    Works on anything with ``.data`` (N, H, W, 3) and ``.targets``, e.g. ``cifar10()``.
+    """
+    images = torch.from_numpy(np.ascontiguousarray(dataset.data)).permute(0, 3, 1, 2)
+    return images.contiguous(), torch.as_tensor(dataset.targets, dtype=torch.long)
+
+
+def spread_subset(dataset, n: int) -> Dataset:
+    """``n`` items evenly spread over ``dataset`` (keeps every class of a sorted folder).
+
+    >>> len(spread_subset(cifar10(train=False), 50))
+    50
+    """
+    if n >= len(dataset):
+        return dataset
+    return Subset(dataset, spread_indices(len(dataset), n))
+
+
+def spread_indices(total: int, n: int) -> list[int]:
+    """``n`` indices evenly spread over ``range(total)`` (all of them if ``n >= total``)."""
+    if n >= total:
+        return list(range(total))
+    step = total / n
+    return [int(i * step) for i in range(n)]
+
+
+def safe_num_workers() -> int:
+    """DataLoader workers that work in a notebook: 0 on Windows and macOS (worker
+    processes there re-import the notebook and often fail), else up to 2."""
+    if sys.platform in ("win32", "darwin"):
+        return 0
+    return min(2, os.cpu_count() or 1)
+
+
+# ----------------------------------------------------------------------- ants and bees
+def hymenoptera(root: str | os.PathLike | None = None, download: bool = True,
+                verbose: bool = True) -> Path:
+    """Folder of the ants-and-bees set, holding ``train/{ants,bees}`` and ``val/{ants,bees}``.
+
+    Order: ``root/hymenoptera_data`` → ``COURSE_DATA_DIR/hymenoptera_data`` → the PyTorch
+    tutorial download (checked file by file against the known set) → the bundled sample.
+    """
+    root = Path(root) if root is not None else settings.cache_dir()
+    base = settings.data_dir()
+    for candidate in (root / "hymenoptera_data", base / "hymenoptera_data" if base else None):
+        if candidate is not None and (candidate / "train").is_dir():
+            _say(verbose, f"ants/bees: {candidate}")
+            return candidate
+    why = "COURSE_OFFLINE=1" if settings.offline() else "download=False"
+    if download and not settings.offline():
+        try:
+            archive = dl.download(HYMENOPTERA_URL, root / "hymenoptera_data.zip")
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(root)
+            folder = root / "hymenoptera_data"
+            if tree_sha256(folder) != HYMENOPTERA_TREE_SHA256:
+                raise dl.ChecksumError(f"{folder} does not match the known ants/bees set.")
+            _say(verbose, f"ants/bees: downloaded to {folder}")
+            return folder
+        except dl.OfflineError as exc:
+            why = f"no download ({exc})"
+    _say(verbose, f"ants/bees: bundled sample {HYMENOPTERA_SAMPLE} [{why}]. "
+         "For all 398 images go online or set COURSE_DATA_DIR.")
+    return HYMENOPTERA_SAMPLE
+
+
+def tree_sha256(folder: str | os.PathLike) -> str:
+    """One sha256 over every file below ``folder`` (relative path + content)."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for p in sorted(q for q in folder.rglob("*") if q.is_file()):
+        h.update(p.relative_to(folder).as_posix().encode())
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def make_label_layout(split_dir: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Copy ``split_dir/{ants,bees}`` into the course's second layout under ``dest``:
+    ``ants_image/``, ``ants_label/<name>.txt`` (holding ``ants``), and the same for bees.
+
+    Returns ``dest``. Existing files are left as they are (nothing is overwritten).
+    """
+    import shutil
+
+    split_dir, dest = Path(split_dir), Path(dest)
+    for label in ("ants", "bees"):
+        img_dir, lab_dir = dest / f"{label}_image", dest / f"{label}_label"
+        img_dir.mkdir(parents=True, exist_ok=True)
+        lab_dir.mkdir(parents=True, exist_ok=True)
+        for src in sorted((split_dir / label).iterdir()):
+            if not (img_dir / src.name).exists():
+                shutil.copy2(src, img_dir / src.name)
+            txt = lab_dir / (src.stem + ".txt")
+            if not txt.exists():
+                txt.write_text(label, encoding="utf-8")
+    return dest
+
+
+def photo_files(folder: str | os.PathLike, verbose: bool = True) -> list[Path]:
+    """Sorted photos in ``folder``; other files (GIF placeholders, text, …) are skipped and
+    reported in one line. Raises ``FileNotFoundError``/``ValueError`` for a missing or
+    photo-less folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {folder} does not exist.")
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    photos = [p for p in files if p.suffix.lower() in PHOTO_SUFFIXES]
+    skipped = [p.name for p in files if p not in photos]
+    if skipped:
+        _say(verbose, f"{folder}: skipped {len(skipped)} non-photo file(s): {', '.join(skipped)}")
+    if not photos:
+        raise ValueError(f"{folder} holds no photos ({', '.join(PHOTO_SUFFIXES)}).")
+    return photos
+
+
+def open_rgb(path: str | os.PathLike) -> Image.Image:
+    """Open an image file as RGB (RGBA, grayscale and palette images are converted).
+
+    Raises ``ValueError`` naming the file when it is not an image or is truncated.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert("RGB")
+    except FileNotFoundError:
+        raise
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(
+            f"{path} is not a readable image ({exc}). Replace or delete the file."
+        ) from exc
+
+
+def demo_image(name: str = "dog") -> Path:
+    """Path of a bundled demo photo: ``"dog"`` or ``"airplane"``."""
+    path = DEMO_IMAGES / f"{name}.png"
+    if not path.exists():
+        choices = sorted(p.stem for p in DEMO_IMAGES.glob("*.png"))
+        raise FileNotFoundError(f"no demo photo {name!r}; choose one of {choices}.")
+    return path

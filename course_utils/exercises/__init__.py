@@ -1,0 +1,112 @@
+"""Exercises with ``check()`` / ``hint()`` / ``solution()``, one module per chapter.
+
+In a notebook::
+
+    from course_utils.exercises import chapter
+    ex = chapter(6)
+    ex.q1.question()          # what to do
+    answer = ...              # your code here
+    ex.q1.check(answer)       # ✓ or a message saying what is off
+    ex.q1.hint()
+    ex.q1.solution()          # shows the reference code
+
+Every exercise carries its reference solution as code and a few known-wrong answers; the
+test suite runs each solution through its checker and each wrong answer too, so a broken
+exercise cannot hide.
+
+Writing one (in ``course_utils/exercises/chNN.py``)::
+
+    def _check_q1(answer):
+        expect(answer == 6, f"you gave {answer!r}; ...")
+
+    q1 = Exercise("6.1", "Compute ... and assign it to `answer`.", _check_q1,
+                  hint_text="...", solution_code="answer = 6", wrong=[5, "6"])
+"""
+
+from __future__ import annotations
+
+import importlib
+import textwrap
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any, Callable
+
+
+class NotYet(Exception):
+    """Raised by a checker for an answer that is not wrong but incomplete."""
+
+
+def expect(condition: bool, message: str) -> None:
+    """Fail the check with ``message`` (shown to the learner) unless ``condition``."""
+    if not condition:
+        raise AssertionError(message)
+
+
+@dataclass
+class Exercise:
+    """One exercise: a question, a checker, a hint and a reference solution.
+
+    ``checker(answer)`` raises ``AssertionError`` with a helpful message when ``answer`` is
+    wrong. ``solution`` is Python source that assigns ``answer``.
+    """
+
+    key: str
+    prompt: str
+    checker: Callable[[Any], None]
+    hint_text: str = ""
+    solution_code: str = ""
+    wrong: list = field(default_factory=list)
+
+    def question(self) -> None:
+        print(f"Exercise {self.key}: {self.prompt}")
+
+    def check(self, answer: Any = Ellipsis) -> bool:
+        """Print ✓ or what is wrong; returns True when the answer is right."""
+        if answer is Ellipsis:
+            print(f"Exercise {self.key}: not answered yet — replace `...` with your answer "
+                  "(ex.hint() helps, ex.solution() shows one).")
+            return False
+        try:
+            self.checker(answer)
+        except AssertionError as exc:
+            print(f"✗ Exercise {self.key}: not quite. {exc}")
+            return False
+        except Exception as exc:  # a learner's odd value must not crash the checker
+            print(f"✗ Exercise {self.key}: could not check {type(answer).__name__} "
+                  f"({type(exc).__name__}: {exc}).")
+            return False
+        print(f"✓ Exercise {self.key}: correct!")
+        return True
+
+    def hint(self) -> None:
+        print(f"Hint {self.key}: {self.hint_text}")
+
+    def solution(self) -> None:
+        print(f"Solution {self.key}:\n{textwrap.dedent(self.solution_code).strip()}")
+
+    def solve(self) -> Any:
+        """Run the reference solution and return its ``answer`` (used by the tests)."""
+        namespace: dict[str, Any] = {}
+        exec(textwrap.dedent(self.solution_code), namespace)  # trusted course code
+        return namespace["answer"]
+
+
+def chapter(number: int | str) -> SimpleNamespace:
+    """The exercises of chapter ``number`` as ``ex.q1``, ``ex.q2`` …"""
+    module = importlib.import_module(f"course_utils.exercises.ch{int(number):02d}")
+    found = {k: v for k, v in vars(module).items() if isinstance(v, Exercise)}
+    if not found:
+        raise LookupError(f"chapter {number} defines no exercises.")
+    return SimpleNamespace(**found)
+
+
+def all_exercises() -> list[Exercise]:
+    """Every exercise of every chapter module (for the tests)."""
+    import pkgutil
+
+    result = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("ch"):
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            result += [v for v in vars(module).values() if isinstance(v, Exercise)]
+    return result

@@ -1,0 +1,65 @@
+"""Shared fixtures. The whole suite runs with the network blocked: any attempt to connect
+to a non-loopback address fails at once, so offline paths are exercised for real."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import pytest
+
+_real_connect = socket.socket.connect
+_real_create_connection = socket.create_connection
+
+
+def _is_loopback(address) -> bool:
+    host = address[0] if isinstance(address, tuple) else address
+    if not isinstance(host, str):
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class NetworkBlocked(OSError):
+    """A test tried to reach the internet."""
+
+
+def _guarded_connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+        raise NetworkBlocked(f"network blocked in tests: connect to {address!r}")
+    return _real_connect(self, address)
+
+
+def _guarded_create_connection(address, *args, **kwargs):
+    if not _is_loopback(address):
+        raise NetworkBlocked(f"network blocked in tests: connect to {address!r}")
+    return _real_create_connection(address, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Block every non-loopback connection (loopback stays open for TensorBoard/Jupyter)."""
+    from course_utils import download
+
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    monkeypatch.setattr(socket, "create_connection", _guarded_create_connection)
+    monkeypatch.setattr(download, "_probe_cache", {})
+    yield
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    """A private, empty course cache (downloads and decoded arrays go here)."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def fast(monkeypatch):
+    """Fast mode on, as in CI."""
+    monkeypatch.setenv("COURSE_FAST", "1")
