@@ -120,12 +120,14 @@ class TensorBoard:
 
     def scalar_tags(self) -> dict[str, list[str]]:
         """``{run: [scalar tag, ...]}`` as TensorBoard's scalars plugin serves them."""
-        return {run: sorted(tags) for run, tags in self.get_json("data/plugin/scalars/tags").items()}
+        served = self.get_json("data/plugin/scalars/tags")
+        return {run: sorted(tags) for run, tags in served.items()}
 
     def scalars(self, run: str, tag: str) -> list[tuple[int, float]]:
         """``[(step, value), ...]`` of one scalar tag, as served over HTTP."""
         query = urllib.parse.urlencode({"run": run, "tag": tag})
-        return [(int(s), float(v)) for _, s, v in self.get_json(f"data/plugin/scalars/scalars?{query}")]
+        points = self.get_json(f"data/plugin/scalars/scalars?{query}")
+        return [(int(step), float(value)) for _, step, value in points]
 
     def wait_for_tags(self, expected: dict[str, list[str]], timeout: float = 30.0) -> dict:
         """Poll until every ``{run: [tags]}`` in ``expected`` is served; return what is served.
@@ -336,8 +338,8 @@ def plot_scalars(logdir: str | os.PathLike, tags: list[str] | None = None, ncols
     rows = -(-n // cols)
     fig = Figure(figsize=(4 * cols, 3 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax, tag in zip(axes, tags):
-        steps, values = zip(*scalars[tag]) if scalars[tag] else ((), ())
+    for ax, tag in zip(axes, tags, strict=False):
+        steps, values = zip(*scalars[tag], strict=True) if scalars[tag] else ((), ())
         ax.plot(steps, values, marker="." if len(steps) < 30 else None)
         ax.set_title(tag)
         ax.set_xlabel("step")
@@ -451,11 +453,11 @@ def check_image(img, dataformats: str = "CHW") -> ImageShape:
             f"image has {arr.ndim} dimensions {tuple(arr.shape)} but dataformats={fmt!r} "
             f"needs {len(fmt)}.{fix}"
         )
-    dims = dict(zip(fmt, arr.shape))
+    dims = dict(zip(fmt, arr.shape, strict=True))
     c = dims.get("C", 1)
     if c not in (1, 3, 4):
         other = {"CHW": "HWC", "HWC": "CHW", "NCHW": "NHWC", "NHWC": "NCHW"}.get(fmt)
-        flipped = dict(zip(other, arr.shape)) if other else {}
+        flipped = dict(zip(other, arr.shape, strict=True)) if other else {}
         fix = (f" It looks like {other} data: pass dataformats={other!r}"
                f" (or permute the axes)." if flipped.get("C") in (1, 3, 4) else "")
         raise ValueError(
