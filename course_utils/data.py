@@ -125,7 +125,7 @@ def _cifar10_image_folder() -> Path | None:
 
 
 class CIFAR10Folder(VisionDataset):
-    """CIFAR-10 stored as ``<split>/<class>/*.jpg``, with ``torchvision.datasets.CIFAR10``'s interface.
+    """CIFAR-10 stored as ``<split>/<class>/*.jpg``, shaped like ``torchvision`` CIFAR10.
 
     All images are decoded once into ``.data`` (uint8, shape ``(N, 32, 32, 3)``); the decoded
     array is cached under the course cache so a second load is instant.

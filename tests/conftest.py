@@ -3,8 +3,11 @@ to a non-loopback address fails at once, so offline paths are exercised for real
 
 from __future__ import annotations
 
+import http.server
 import ipaddress
 import socket
+import threading
+from functools import partial
 
 import pytest
 
@@ -63,3 +66,22 @@ def cache_dir(tmp_path, monkeypatch):
 def fast(monkeypatch):
     """Fast mode on, as in CI."""
     monkeypatch.setenv("COURSE_FAST", "1")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def local_server(tmp_path):
+    """A real HTTP server on 127.0.0.1 serving ``tmp_path/www``: yields (folder, base URL)."""
+    www = tmp_path / "www"
+    www.mkdir()
+    handler = partial(_QuietHandler, directory=str(www))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield www, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import importlib
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 
 class NotYet(Exception):

@@ -1,0 +1,227 @@
+"""The data layer: every resolution branch of cifar10(), the ants/bees set, the samples."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+from course_utils import data, settings
+
+TV = torchvision.datasets.CIFAR10
+
+
+# ----------------------------------------------------------------------------- samples
+def test_cifar10_sample_has_every_class_in_official_order():
+    for split, per_class in (("train", 100), ("test", 20)):
+        folders = sorted(p.name for p in (data.CIFAR10_SAMPLE / split).iterdir())
+        assert folders == data.CIFAR10_CLASSES  # folder names sort into label order
+        for name in folders:
+            files = list((data.CIFAR10_SAMPLE / split / name).glob("*.jpg"))
+            assert len(files) == per_class, (split, name)
+            with Image.open(files[0]) as img:
+                assert img.size == (32, 32) and img.mode == "RGB"
+
+
+def test_hymenoptera_sample_keeps_the_course_photo_and_the_placeholder():
+    ants = data.HYMENOPTERA_SAMPLE / "train" / "ants"
+    assert np.asarray(Image.open(ants / "0013035.jpg")).shape == (512, 768, 3)
+    with Image.open(ants / "imageNotFound.gif") as gif:
+        assert gif.format == "GIF" and gif.mode == "P"
+    for split in ("train", "val"):
+        for label in ("ants", "bees"):
+            assert len(data.photo_files(data.HYMENOPTERA_SAMPLE / split / label)) >= 8
+
+
+def test_bundled_data_stays_small():
+    total = sum(p.stat().st_size for p in settings.BUNDLED_DATA.rglob("*") if p.is_file())
+    assert total <= 8 * 1024 * 1024, f"data/ holds {total / 1e6:.1f} MB; the budget is 8 MB"
+
+
+def test_demo_images():
+    assert Image.open(data.demo_image("dog")).size == (456, 336)
+    assert Image.open(data.demo_image("airplane")).size == (478, 354)
+    with pytest.raises(FileNotFoundError, match="airplane"):
+        data.demo_image("cat")
+
+
+# ------------------------------------------------------------------ cifar10 resolution
+def test_offline_falls_back_to_sample_at_once(monkeypatch, cache_dir, capsys):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    t0 = time.perf_counter()
+    ds = data.cifar10(train=False)
+    assert time.perf_counter() - t0 < 5
+    assert ds.source == "sample" and len(ds) == 200
+    img, label = ds[0]
+    assert isinstance(img, Image.Image) and img.size == (32, 32) and label == 0
+    assert ds.classes == data.CIFAR10_CLASSES
+    assert ds.data.shape == (200, 32, 32, 3) and ds.data.dtype == np.uint8
+    assert sorted(set(ds.targets)) == list(range(10))
+    line = capsys.readouterr().out
+    assert line.count("\n") == 1 and "bundled sample" in line and "COURSE_DATA_DIR" in line
+
+
+def test_blocked_network_falls_back_to_sample(monkeypatch, cache_dir):
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    t0 = time.perf_counter()
+    ds = data.cifar10(train=True, transform=torchvision.transforms.ToTensor())
+    assert time.perf_counter() - t0 < 15
+    assert ds.source == "sample" and len(ds) == 1000
+    x, y = ds[999]
+    assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and 0 <= x.min() <= x.max() <= 1
+    assert y == 9
+
+
+def _official_copy(dest: Path) -> dict[str, str]:
+    """Write the sample in the official pickle format; return {file name: md5}."""
+    folder = dest / TV.base_folder
+    folder.mkdir(parents=True)
+    md5 = {}
+    for name, split in [("data_batch_1", "train"), ("test_batch", "test")]:
+        ds = data.CIFAR10Folder(data.CIFAR10_SAMPLE / split)
+        batch = {"data": ds.data.transpose(0, 3, 1, 2).reshape(len(ds), -1),
+                 "labels": list(ds.targets)}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": data.CIFAR10_CLASSES}))
+    for p in folder.iterdir():
+        md5[p.name] = hashlib.md5(p.read_bytes()).hexdigest()
+    return md5
+
+
+def _patch_md5s(monkeypatch, md5):
+    """Point torchvision's integrity table at our copy (torchvision itself still checks)."""
+    monkeypatch.setattr(TV, "train_list", [["data_batch_1", md5["data_batch_1"]]])
+    monkeypatch.setattr(TV, "test_list", [["test_batch", md5["test_batch"]]])
+    monkeypatch.setattr(TV, "meta", {**TV.meta, "md5": md5["batches.meta"]})
+
+
+def test_official_files_come_first(tmp_path, monkeypatch, cache_dir, capsys):
+    _patch_md5s(monkeypatch, _official_copy(tmp_path))
+    ds = data.cifar10(train=True, root=tmp_path)
+    assert isinstance(ds, TV) and ds.source == "official"
+    assert len(ds) == 1000 and ds.classes == data.CIFAR10_CLASSES
+    sample = data.CIFAR10Folder(data.CIFAR10_SAMPLE / "train")
+    assert np.array_equal(ds.data, sample.data) and ds.targets == sample.targets
+    assert "official" in capsys.readouterr().out
+
+
+def test_download_branch_fetches_checks_and_extracts(tmp_path, monkeypatch, local_server,
+                                                     cache_dir):
+    www, base = local_server
+    staging = tmp_path / "staging"
+    md5 = _official_copy(staging)
+    with tarfile.open(www / TV.filename, "w:gz") as tar:
+        tar.add(staging / TV.base_folder, arcname=TV.base_folder)
+    _patch_md5s(monkeypatch, md5)
+    monkeypatch.setattr(TV, "url", f"{base}/{TV.filename}")
+    monkeypatch.setattr(TV, "tgz_md5", hashlib.md5((www / TV.filename).read_bytes()).hexdigest())
+    root = tmp_path / "root"
+    ds = data.cifar10(train=False, root=root)
+    assert ds.source == "download" and len(ds) == 200
+    assert (root / TV.base_folder / "test_batch").is_file()
+    # a second call finds the official files and does not download again
+    (www / TV.filename).unlink()
+    assert data.cifar10(train=False, root=root).source == "official"
+
+
+def _jpg_copy(dest: Path, per_class: int = 3) -> Path:
+    for split in ("train", "test"):
+        for name in data.CIFAR10_CLASSES:
+            target = dest / "cifar10-jpg" / split / name
+            target.mkdir(parents=True)
+            for src in sorted((data.CIFAR10_SAMPLE / split / name).glob("*.jpg"))[:per_class]:
+                (target / src.name).write_bytes(src.read_bytes())
+    return dest
+
+
+def test_image_folder_under_course_data_dir(tmp_path, monkeypatch, cache_dir):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(_jpg_copy(tmp_path / "full")))
+    ds = data.cifar10(train=True)
+    assert ds.source == "image-folder" and len(ds) == 30
+    assert ds.targets == [i // 3 for i in range(30)]
+    assert list(cache_dir.glob("decoded-*.npy")), "decoded arrays are cached"
+    again = data.cifar10(train=True, verbose=False)
+    assert np.array_equal(again.data, ds.data)
+
+
+def test_archive_under_course_data_dir_is_unpacked_once(tmp_path, monkeypatch, cache_dir):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    src = _jpg_copy(tmp_path / "src", per_class=2)
+    full = tmp_path / "full"
+    full.mkdir()
+    with tarfile.open(full / "cifar10-jpg.tar.gz", "w:gz") as tar:
+        tar.add(src / "cifar10-jpg", arcname="cifar10-jpg")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(full))
+    assert len(data.cifar10(train=False)) == 20
+    assert (cache_dir / "cifar10-jpg" / "test" / "truck").is_dir()
+    (full / "cifar10-jpg.tar.gz").write_bytes(b"")  # would fail if unpacked again
+    assert data.cifar10(train=True, verbose=False).source == "image-folder"
+
+
+def test_bad_course_data_dir_is_reported(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError, match="COURSE_DATA_DIR"):
+        data.cifar10()
+
+
+def test_wrong_class_folders_are_reported(tmp_path):
+    (tmp_path / "test" / "cats").mkdir(parents=True)
+    with pytest.raises(ValueError, match="ten CIFAR-10 class folders"):
+        data.CIFAR10Folder(tmp_path / "test")
+
+
+# ------------------------------------------------------------------------ ants and bees
+def test_hymenoptera_offline_gives_sample(monkeypatch, cache_dir, capsys):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    assert data.hymenoptera() == data.HYMENOPTERA_SAMPLE
+    assert "bundled sample" in capsys.readouterr().out
+
+
+def test_hymenoptera_under_course_data_dir(monkeypatch, tmp_path, cache_dir):
+    (tmp_path / "hymenoptera_data" / "train" / "ants").mkdir(parents=True)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    assert data.hymenoptera() == tmp_path.resolve() / "hymenoptera_data"
+
+
+def test_tree_checksum_detects_a_changed_file(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.jpg").write_bytes(b"one")
+    first = data.tree_sha256(tmp_path)
+    (tmp_path / "a" / "x.jpg").write_bytes(b"two")
+    assert data.tree_sha256(tmp_path) != first
+
+
+def test_label_layout_and_photo_files(tmp_path, capsys):
+    dest = data.make_label_layout(data.HYMENOPTERA_SAMPLE / "train", tmp_path / "数据集" / "train")
+    ants = sorted((dest / "ants_image").iterdir())
+    assert (dest / "ants_label" / "0013035.txt").read_text(encoding="utf-8") == "ants"
+    assert len(list((dest / "bees_label").glob("*.txt"))) == 16
+    photos = data.photo_files(dest / "ants_image")
+    assert len(photos) == len(ants) - 1 and all(p.suffix == ".jpg" for p in photos)
+    assert "imageNotFound.gif" in capsys.readouterr().out
+    (dest / "ants_label" / "0013035.txt").write_text("mine", encoding="utf-8")
+    data.make_label_layout(data.HYMENOPTERA_SAMPLE / "train", dest)  # never overwrites
+    assert (dest / "ants_label" / "0013035.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_as_tensors_and_spread_subset(monkeypatch, cache_dir):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    ds = data.cifar10(train=False, verbose=False)
+    x, y = data.as_tensors(ds)
+    assert x.shape == (200, 3, 32, 32) and x.dtype == torch.uint8 and y.shape == (200,)
+    assert torch.equal(x[5].permute(1, 2, 0), torch.from_numpy(ds.data[5]))
+    sub = data.spread_subset(ds, 50)
+    assert len(sub) == 50 and {ds.targets[i] for i in sub.indices} == set(range(10))
+    assert data.safe_num_workers() >= 0

@@ -1,0 +1,55 @@
+"""Bounded, checksummed downloads against real local HTTP servers."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+import time
+
+import pytest
+
+from course_utils import download as dl
+
+
+def test_download_verifies_md5(local_server, tmp_path):
+    www, base = local_server
+    (www / "f.bin").write_bytes(b"x" * 100_000)
+    good = hashlib.md5(b"x" * 100_000).hexdigest()
+    out = dl.download(f"{base}/f.bin", tmp_path / "f.bin", md5=good, progress=False)
+    assert out.read_bytes() == b"x" * 100_000
+    with pytest.raises(dl.ChecksumError, match="does not match"):
+        dl.download(f"{base}/f.bin", tmp_path / "g.bin", md5="0" * 32, progress=False)
+    assert not list(tmp_path.glob("g.bin*")), "no partial file is left behind"
+
+
+def test_offline_switch_never_connects(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    calls = []
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: calls.append(a))
+    with pytest.raises(dl.OfflineError, match="COURSE_OFFLINE"):
+        dl.download("https://example.org/x", tmp_path / "x")
+    assert calls == []
+
+
+def test_unreachable_host_fails_fast(tmp_path):
+    t0 = time.perf_counter()
+    with pytest.raises(dl.OfflineError, match="cannot reach"):
+        dl.download("https://www.cs.toronto.edu/~kriz/x.tar.gz", tmp_path / "x")
+    assert time.perf_counter() - t0 < 15
+
+
+def test_server_that_never_answers_times_out(tmp_path):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    t0 = time.perf_counter()
+    with pytest.raises(dl.OfflineError, match="failed"):
+        dl.download(f"http://127.0.0.1:{port}/x", tmp_path / "x", timeout=1, progress=False)
+    assert time.perf_counter() - t0 < 10
+    assert not (tmp_path / "x").exists() and not (tmp_path / "x.part").exists()
+    listener.close()
