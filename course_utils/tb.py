@@ -320,12 +320,12 @@ def read_scalars(logdir: str | os.PathLike) -> dict[str, list[tuple[int, float]]
 
 
 def plot_scalars(logdir: str | os.PathLike, tags: list[str] | None = None, ncols: int = 3):
-    """A matplotlib ``Figure`` with one panel per scalar tag (all tags, or ``tags``).
+    """A matplotlib figure with one panel per scalar tag (all tags, or ``tags``).
 
-    Returns the figure (shown when it is a cell's last value). Raises ``KeyError`` naming
-    the tags that exist when a requested tag is missing.
+    Returns a :class:`course_utils.viz.Figure`, shown when it is a cell's last value.
+    Raises ``KeyError`` naming the tags that exist when a requested tag is missing.
     """
-    from matplotlib.figure import Figure
+    from course_utils.viz import new_figure
 
     scalars = read_scalars(logdir)
     if tags is None:
@@ -336,7 +336,7 @@ def plot_scalars(logdir: str | os.PathLike, tags: list[str] | None = None, ncols
     n = max(len(tags), 1)
     cols = min(ncols, n)
     rows = -(-n // cols)
-    fig = Figure(figsize=(4 * cols, 3 * rows), layout="constrained")
+    fig = new_figure(4 * cols, 3 * rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, tag in zip(axes, tags, strict=False):
         steps, values = zip(*scalars[tag], strict=True) if scalars[tag] else ((), ())
