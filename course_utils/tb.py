@@ -47,7 +47,8 @@ from course_utils import settings
 
 __all__ = [
     "TensorBoard", "TensorBoardError", "launch", "show", "read_scalars", "read_runs",
-    "plot_scalars", "check_image", "ImageShape", "free_port", "stop_all",
+    "read_tags", "read_images", "plot_scalars", "check_image", "ImageShape", "free_port",
+    "stop_all", "check_server",
 ]  # fmt: skip
 
 #: Servers started by :func:`launch` and not stopped yet (stopped at exit).
@@ -279,24 +280,59 @@ def _event_dirs(logdir: Path) -> list[Path]:
     return sorted({p.parent for p in logdir.rglob("*tfevents*") if p.is_file()})
 
 
-def read_runs(logdir: str | os.PathLike) -> dict[str, dict[str, list[tuple[int, float]]]]:
-    """``{run: {tag: [(step, value), ...]}}`` for every folder below ``logdir`` holding event
-    files. Runs are named as TensorBoard names them: the path relative to ``logdir``, with
-    ``"."`` for ``logdir`` itself. Values are float32 as stored (``0.1`` reads as 0.10000000149).
-    """
+def _accumulators(logdir: str | os.PathLike, **size_guidance):
+    """``(run name, loaded EventAccumulator)`` for every folder below ``logdir`` with events."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     logdir = Path(logdir)
     if not logdir.is_dir():
         raise FileNotFoundError(f"logdir {logdir} does not exist.")
-    result = {}
     for folder in _event_dirs(logdir):
-        acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+        acc = EventAccumulator(str(folder), size_guidance=size_guidance)
         acc.Reload()
-        run = folder.relative_to(logdir).as_posix()
-        result[run] = {
-            tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]
-        }
+        yield folder.relative_to(logdir).as_posix(), acc
+
+
+def _prefixed(run: str, tag: str) -> str:
+    return tag if run == "." else f"{run}/{tag}"
+
+
+def read_runs(logdir: str | os.PathLike) -> dict[str, dict[str, list[tuple[int, float]]]]:
+    """``{run: {tag: [(step, value), ...]}}`` for every folder below ``logdir`` holding event
+    files. Runs are named as TensorBoard names them: the path relative to ``logdir``, with
+    ``"."`` for ``logdir`` itself. Values are float32 as stored (``0.1`` reads as 0.10000000149).
+    """
+    return {
+        run: {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+        for run, acc in _accumulators(logdir, scalars=0)
+    }
+
+
+def read_tags(logdir: str | os.PathLike) -> dict[str, list[str]]:
+    """``{"scalars": [...], "images": [...], ...}``: every tag logged under ``logdir``, by kind
+    (run-prefixed like :func:`read_scalars`). Kinds with no tags are left out."""
+    result: dict[str, set] = {}
+    for run, acc in _accumulators(logdir, scalars=1, images=1, tensors=1, histograms=1):
+        for kind, tags in acc.Tags().items():
+            if isinstance(tags, list) and tags:
+                result.setdefault(kind, set()).update(_prefixed(run, t) for t in tags)
+    return {kind: sorted(tags) for kind, tags in sorted(result.items())}
+
+
+def read_images(logdir: str | os.PathLike) -> dict[str, list[tuple[int, np.ndarray]]]:
+    """Every image logged under ``logdir`` as ``{tag: [(step, uint8 array (H, W, 3)), ...]}``,
+    decoded from the PNGs TensorBoard stores (lossless, so pixels equal what was logged)."""
+    import io as _io
+
+    from PIL import Image
+
+    result = {}
+    for run, acc in _accumulators(logdir, images=0):
+        for tag in acc.Tags()["images"]:
+            result[_prefixed(run, tag)] = [
+                (e.step, np.asarray(Image.open(_io.BytesIO(e.encoded_image_string)).convert("RGB")))
+                for e in acc.Images(tag)
+            ]
     return result
 
 
@@ -315,7 +351,7 @@ def read_scalars(logdir: str | os.PathLike) -> dict[str, list[tuple[int, float]]
     result = {}
     for run, tags in read_runs(logdir).items():
         for tag, points in tags.items():
-            result[tag if run == "." else f"{run}/{tag}"] = points
+            result[_prefixed(run, tag)] = points
     return result
 
 
