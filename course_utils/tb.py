@@ -428,11 +428,11 @@ def show(logdir: str | os.PathLike, height: int = 600, static: bool | None = Non
 
     ``static=True`` — the default in fast/CI mode and outside a notebook kernel — instead
     starts the server, proves over HTTP that it serves the logged scalar tags, stops it, and
-    shows a static plot of the same scalars read back from the event files. Returns the
-    :class:`TensorBoard` handle (interactive) or the figure (static).
+    shows a static plot of the same scalars read back from the event files, and returns None.
+    Interactive, it returns the :class:`TensorBoard` handle (``.stop()`` it when done).
 
     Behind a proxy (e.g. jupyter-server-proxy) set ``TENSORBOARD_PROXY_URL`` like
-    ``/proxy/%PORT%/``; on Colab use ``%load_ext tensorboard`` + ``%tensorboard --logdir …``.
+    ``/proxy/%PORT%/``. On Colab it hands over to TensorBoard's own notebook helper.
     """
     logdir = Path(logdir).expanduser().resolve()
     if static is None:
@@ -440,9 +440,15 @@ def show(logdir: str | os.PathLike, height: int = 600, static: bool | None = Non
     print(f"Terminal equivalent: tensorboard --logdir \"{logdir}\" --port 6007")
     if static:
         check_server(logdir)
-        fig = plot_scalars(logdir)
-        _display(fig)
-        return fig
+        _display(plot_scalars(logdir))
+        return None
+    if "google.colab" in sys.modules:  # Colab proxies ports itself: use TensorBoard's helper
+        import shlex
+
+        from tensorboard import notebook
+
+        notebook.start(f"--logdir {shlex.quote(str(logdir))}")
+        return None
     board = _SHOWN.get(logdir)
     if board is None or not board.running:
         board = _SHOWN[logdir] = launch(logdir)
