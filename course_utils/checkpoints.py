@@ -1,18 +1,29 @@
-"""Save and load training state safely.
+"""Save and load training state safely (P26, and the checkpoints of P27–P29).
 
-* :func:`save_checkpoint` writes atomically (a temporary file in the same folder, then a
-  rename), so a run killed while saving never leaves a broken ``last.pt``.
+* :func:`save_checkpoint` writes atomically (a temporary file in the same folder, fsync,
+  then a rename), so a run killed while saving never leaves a broken ``last.pt``.
 * :func:`load_checkpoint` always uses ``torch.load(weights_only=True)``: it reads tensors and
-  plain Python values only and cannot run code hidden in a pickle.
+  plain Python values only and cannot run code hidden in a pickle. ``map_location="cpu"`` by
+  default, so files saved on a GPU load on any machine.
+* :func:`load_latest` finds the newest readable checkpoint of a run (``last.pt``, else the
+  newest ``epoch_NNN.pt``) — what ``fit(resume=True)`` continues from.
 * :func:`load_whole_model` (the course's "method 1") needs ``trust=True`` and says why.
 * :func:`new_run_dir` gives every run a fresh folder so nothing earlier is overwritten.
+
+>>> import torch, tempfile
+>>> net = torch.nn.Linear(4, 2)
+>>> path = save_checkpoint(tempfile.mkdtemp() + "/last.pt", net, epoch=1)
+>>> load_checkpoint(path, torch.nn.Linear(4, 2))["epoch"]
+1
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime as _dt
 import os
 import pickle
+import re
 import tempfile
 from pathlib import Path
 
@@ -20,6 +31,8 @@ import torch
 from torch import nn
 
 FORMAT = 1
+#: Prefixes that wrappers add to every key of a state_dict (DataParallel, torch.compile).
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
 
 class CheckpointError(RuntimeError):
@@ -27,7 +40,7 @@ class CheckpointError(RuntimeError):
 
 
 def new_run_dir(base: str | os.PathLike = "runs", name: str | None = None) -> Path:
-    """Create and return a new folder ``base/<date>_<time>[_name]`` (``-2``, ``-3`` … if taken)."""
+    """Create and return a new folder ``base/<date>-<time>[_name]`` (``-2``, ``-3`` … if taken)."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     stem = f"{stamp}_{name}" if name else stamp
     base = Path(base)
@@ -42,8 +55,13 @@ def new_run_dir(base: str | os.PathLike = "runs", name: str | None = None) -> Pa
     raise CheckpointError(f"could not create a new run folder under {base}.")
 
 
+# ------------------------------------------------------------------------------ saving
 def atomic_save(obj, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over ``path``."""
+    """``torch.save(obj)`` to a temporary file beside ``path``, fsync, then rename over ``path``.
+
+    A reader (or a resumed run) sees either the old file or the complete new one, never a
+    half-written file — even if the process is killed (SIGKILL, power loss) mid-save.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -56,24 +74,90 @@ def atomic_save(obj, path: str | os.PathLike) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
     return path
+
+
+def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Make ``dst`` a copy of the finished file ``src`` atomically (a hard link when the file
+    system allows, else a byte copy), replacing ``dst`` if it exists."""
+    src, dst = Path(src), Path(dst)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.link.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:  # no hard links here (some network or Windows drives)
+            with open(src, "rb") as fin, open(tmp, "wb") as fout:
+                while chunk := fin.read(1 << 20):
+                    fout.write(chunk)
+                fout.flush()
+                os.fsync(fout.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(dst.parent)
+    return dst
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX only; a no-op elsewhere)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete temporary files that a killed :func:`atomic_save` left in ``folder``
+    (``.<name>.*.tmp``); returns what was removed. Finished checkpoints are never touched."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.glob(".*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def save_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None, *,
                     model_name: str | None = None, **extra) -> Path:
-    """Save model/optimizer/scheduler state plus ``extra`` (epoch, global_step, history …)."""
+    """Save model/optimizer/scheduler state plus ``extra`` (epoch, global_step, history …).
+
+    The file is a plain dict of tensors and Python values (loadable with
+    ``weights_only=True``)::
+
+        {"format": 1, "model_name": "tudui", "model_state": {...}, "optimizer_state": {...},
+         "scheduler_state": None, "torch_version": "2.x", **extra}
+    """
     state = {
         "format": FORMAT,
         "model_name": model_name or type(model).__name__,
-        "model_state": model.state_dict(),
+        "model_state": _unwrap(model).state_dict(),
         "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
         "scheduler_state": scheduler.state_dict() if scheduler is not None else None,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),  # TorchVersion is not weights_only-safe
         **extra,
     }
     return atomic_save(state, path)
 
 
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The plain module inside ``torch.compile`` / ``DataParallel`` wrappers."""
+    while True:
+        inner = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
+# ----------------------------------------------------------------------------- loading
 def load_checkpoint(path, model: nn.Module | None = None, optimizer=None, scheduler=None, *,
                     map_location="cpu") -> dict:
     """Load a checkpoint with ``weights_only=True`` and restore what is given.
@@ -81,9 +165,12 @@ def load_checkpoint(path, model: nn.Module | None = None, optimizer=None, schedu
     Accepts the dict written by :func:`save_checkpoint` or a bare ``state_dict`` (the course's
     "method 2"). ``map_location="cpu"`` (the default) loads GPU-saved files on any machine.
 
+    Returns the checkpoint dict (``model_state`` always present).
+
     Raises:
         FileNotFoundError: no such file.
-        CheckpointError: not a checkpoint, a pickled whole model, or another architecture.
+        CheckpointError: not a checkpoint, a pickled whole model, a GPU file loaded with
+            ``map_location=None`` on a machine without that GPU, or another architecture.
     """
     path = Path(path)
     if not path.is_file():
@@ -91,16 +178,42 @@ def load_checkpoint(path, model: nn.Module | None = None, optimizer=None, schedu
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        detail = _weights_only_detail(str(exc))
+        if "Unsupported global" in detail:
+            raise CheckpointError(
+                f"{path} is not a plain weights file: it holds pickled Python objects "
+                f"({detail}). If it is a whole model saved with torch.save(model) and you "
+                "trust its source, use load_whole_model(path, trust=True)."
+            ) from None
         raise CheckpointError(
-            f"{path} is not a plain weights file: it holds pickled Python objects "
-            f"({str(exc).splitlines()[0]}). If it is a whole model saved with torch.save(model) "
-            "and you trust its source, use load_whole_model(path, trust=True)."
+            f"{path} is not a readable PyTorch checkpoint ({detail}); it may be damaged or "
+            "another kind of file. Delete it or pick another checkpoint."
         ) from None
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({exc}).") from None
+    except RuntimeError as exc:
+        text = str(exc)
+        if "deserialize object on" in text or "CUDA device" in text:
+            raise CheckpointError(
+                f"{path} was saved on a device this machine does not have ({text.splitlines()[0]}"
+                "). Load it with map_location='cpu' (or torch.device('cpu'))."
+            ) from None
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint ({text.splitlines()[0]}); it may be "
+            "truncated or another kind of file. Delete it or pick another checkpoint."
+        ) from None
+    except Exception as exc:  # EOFError, IndexError, … from files that are not checkpoints
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc}); it "
+            "may be empty, truncated or another kind of file. Delete it or pick another "
+            "checkpoint."
+        ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} holds a {type(state).__name__}, not a checkpoint dict.")
     if "model_state" not in state:  # a bare state_dict
+        if not state or not any(isinstance(v, torch.Tensor) for v in state.values()):
+            raise CheckpointError(
+                f"{path} holds a dict that is neither a course checkpoint (no 'model_state') "
+                f"nor a state_dict (keys {list(state)[:5]})."
+            )
         state = {"format": 0, "model_state": state}
     if model is not None:
         restore_model(model, state["model_state"], source=path)
@@ -111,9 +224,82 @@ def load_checkpoint(path, model: nn.Module | None = None, optimizer=None, schedu
     return state
 
 
+def _weights_only_detail(message: str) -> str:
+    """The one informative line of torch's long ``weights_only`` error."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if "WeightsUnpickler error:" in line:
+            rest = line.split("WeightsUnpickler error:", 1)[1].strip()
+            rest = rest or (lines[i + 1] if i + 1 < len(lines) else "")
+            return rest.split(" was not an allowed global")[0]
+    return lines[0] if lines else "unpickling failed"
+
+
+def load_latest(run_dir, model: nn.Module | None = None, optimizer=None, scheduler=None, *,
+                map_location="cpu", verbose: bool = True) -> tuple[Path, dict] | None:
+    """Load the newest usable checkpoint of ``run_dir`` and restore what is given.
+
+    Tries ``run_dir/checkpoints/last.pt``, then ``epoch_NNN.pt`` newest first; a file that
+    cannot be read is reported and skipped. Returns ``(path, checkpoint dict)`` or ``None``
+    when the run has no checkpoint yet. An architecture mismatch is raised, not skipped.
+    """
+    folder = Path(run_dir) / "checkpoints"
+    found = _newest_readable(folder, map_location, verbose)
+    if found is None:
+        return None
+    path, state = found
+    if model is not None:
+        restore_model(model, state["model_state"], source=path)
+    if optimizer is not None and state.get("optimizer_state") is not None:
+        optimizer.load_state_dict(state["optimizer_state"])
+    if scheduler is not None and state.get("scheduler_state") is not None:
+        scheduler.load_state_dict(state["scheduler_state"])
+    return path, state
+
+
+def _newest_readable(folder: Path, map_location, verbose: bool) -> tuple[Path, dict] | None:
+    """The readable checkpoint with the highest epoch: ``last.pt`` unless an ``epoch_NNN.pt``
+    is newer (a run killed between writing it and updating ``last.pt``) or ``last.pt`` is
+    unreadable."""
+
+    def attempt(path):
+        try:
+            return load_checkpoint(path, map_location=map_location)
+        except CheckpointError as exc:
+            if verbose:
+                print(f"[course_utils] skipping {path}: {exc}")
+            return None
+
+    numbered = sorted(((int(m.group(1)), p) for p in folder.glob("epoch_*.pt")
+                       if (m := re.fullmatch(r"epoch_(\d+)\.pt", p.name))), reverse=True)
+    last = folder / "last.pt"
+    last_state = attempt(last) if last.is_file() else None
+    last_epoch = last_state.get("epoch", -1) if last_state is not None else -1
+    last_epoch = last_epoch if isinstance(last_epoch, int) else -1
+    for number, path in numbered:
+        if number <= last_epoch:
+            break
+        state = attempt(path)
+        if state is not None:
+            return path, state
+    return (last, last_state) if last_state is not None else None
+
+
+def _unpickle_reason(exc: Exception) -> str:
+    """The informative line of torch's weights_only error (the class it refused)."""
+    lines = [x.strip() for x in str(exc).splitlines() if x.strip()] or [type(exc).__name__]
+    return next((x for x in lines if "Unsupported global" in x), lines[0])
+
+
 def restore_model(model: nn.Module, state_dict: dict, source="checkpoint") -> None:
-    """``model.load_state_dict`` with an error that says which layers do not fit."""
-    own = model.state_dict()
+    """``model.load_state_dict`` with an error that says which layers do not fit.
+
+    Keys saved from a ``torch.compile``-d or ``DataParallel`` model (``_orig_mod.`` /
+    ``module.`` prefixes) are accepted too.
+    """
+    target = _unwrap(model)
+    own = target.state_dict()
+    state_dict = _strip_wrapper_prefix(state_dict, own)
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
     wrong = [f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
@@ -127,11 +313,20 @@ def restore_model(model: nn.Module, state_dict: dict, source="checkpoint") -> No
             ) if part
         )
         raise CheckpointError(
-            f"{source} was saved from a different architecture than {type(model).__name__} "
+            f"{source} was saved from a different architecture than {type(target).__name__} "
             f"({details}). Build the model the checkpoint was trained with (see its "
             "'model_name') or train a new one."
         )
-    model.load_state_dict(state_dict)
+    target.load_state_dict(state_dict)
+
+
+def _strip_wrapper_prefix(state_dict: dict, own: dict) -> dict:
+    for prefix in WRAPPER_PREFIXES:
+        keys = list(state_dict)
+        if keys and all(k.startswith(prefix) for k in keys) and not any(
+                k.startswith(prefix) for k in own):
+            state_dict = {k[len(prefix):]: v for k, v in state_dict.items()}
+    return state_dict
 
 
 def load_whole_model(path, *, trust: bool = False, map_location="cpu") -> nn.Module:
@@ -153,9 +348,34 @@ def load_whole_model(path, *, trust: bool = False, map_location="cpu") -> nn.Mod
         )
     try:
         return torch.load(path, map_location=map_location, weights_only=False)
-    except AttributeError as exc:
+    except (AttributeError, ModuleNotFoundError) as exc:
         raise CheckpointError(
             f"{path} was pickled with a class that this session does not define ({exc}). "
             "Import or define that class first (a class written in a notebook lives in "
             "'__main__'), or switch to state_dict checkpoints."
         ) from None
+
+
+# ------------------------------------------------------------- "saved on a GPU" files
+_TAG: contextvars.ContextVar[str | None] = contextvars.ContextVar("course_tag", default=None)
+_TAGGER_REGISTERED = False
+
+
+def save_with_device_tag(obj, path, location: str = "cuda:0") -> Path:
+    """``torch.save(obj, path)`` with every storage tagged as saved on ``location``.
+
+    A file written by ``torch.save`` on a GPU records ``'cuda:0'`` beside each tensor, and
+    ``torch.load`` without ``map_location`` tries to put it back there. This writes exactly
+    such a file from CPU tensors, so the "checkpoint from a GPU machine" case (P32) can be
+    shown and tested on a CPU-only machine. Uses ``torch.serialization.register_package``.
+    """
+    global _TAGGER_REGISTERED
+    if not _TAGGER_REGISTERED:
+        torch.serialization.register_package(-100, lambda storage: _TAG.get(),
+                                             lambda storage, location: None)
+        _TAGGER_REGISTERED = True
+    token = _TAG.set(location)
+    try:
+        return atomic_save(obj, path)
+    finally:
+        _TAG.reset(token)

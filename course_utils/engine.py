@@ -1,13 +1,20 @@
 """The training engine of P27–P31: ``train_one_epoch``, ``evaluate`` and ``fit``.
 
 ``fit`` adds what the original script left out: a progress bar, TensorBoard scalars with
-the original tags (``train_loss`` per step, ``test_loss`` and ``test_accuracy`` per epoch),
-an atomic checkpoint after every epoch, and ``resume=True`` that continues the step counter
-and the curves of an interrupted run.
+the original tags (``train_loss`` per logged step, ``test_loss`` and ``test_accuracy`` per
+epoch), an atomic checkpoint after every epoch, and ``resume=True`` that continues an
+interrupted run: same step counter, same curves, same random numbers (so a resumed run on
+the CPU ends with exactly the weights an uninterrupted one would have).
+
+>>> # history = fit(model, train_loader, test_loader, epochs=10, optimizer=opt,
+>>> #               run_dir=new_run_dir("runs", "original"))
+>>> # history[-1]
+>>> # {'epoch': 10, 'step': 7820, 'train_loss': 1.1, 'test_loss': 1.2, 'test_accuracy': 0.57, ...}
 """
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -26,6 +33,9 @@ def train_one_epoch(model, loader, loss_fn, optimizer, device, *, scheduler=None
 
     Steps ``scheduler`` (if any) after every batch. Logs ``train_loss`` to ``writer`` every
     ``log_every`` steps. Returns ``(mean loss per image, step after the epoch)``.
+
+    Raises ``FloatingPointError`` as soon as a logged loss is NaN/inf (the learning rate is
+    too high for this model), and ``ValueError`` if the loader yields no batches.
     """
     model.train()
     total = torch.zeros((), device=device)
@@ -45,24 +55,37 @@ def train_one_epoch(model, loader, loss_fn, optimizer, device, *, scheduler=None
         seen += len(labels)
         if step % log_every == 0:
             value = loss.item()
+            _check_finite(value, step)
             if writer is not None:
                 writer.add_scalar("train_loss", value, step)
             bar.set_postfix(loss=f"{value:.3f}")
     if seen == 0:
         raise ValueError("the training loader produced no batches (empty data set?).")
-    return total.item() / seen, step
+    mean = total.item() / seen
+    _check_finite(mean, step)
+    return mean, step
+
+
+def _check_finite(value: float, step: int) -> None:
+    if not math.isfinite(value):
+        raise FloatingPointError(
+            f"training diverged: the loss became {value} by step {step}. Lower the learning "
+            "rate (e.g. --lr 0.01) or add BatchNorm (--model tudui-bn), then start again."
+        )
 
 
 def evaluate(model, loader, loss_fn=None, device=None) -> dict[str, float]:
     """Mean loss and accuracy over ``loader``, as Python floats.
 
-    Runs under ``model.eval()`` and ``torch.inference_mode()``.
+    Runs under ``model.eval()`` and ``torch.inference_mode()`` (no gradients, like the
+    course's ``torch.no_grad()``), then puts the model back in the mode it was in.
 
     >>> # evaluate(model, test_loader, nn.CrossEntropyLoss(), "cpu")
     >>> # {'loss': 1.53, 'accuracy': 0.45, 'images': 10000}
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     loss_fn = loss_fn or nn.CrossEntropyLoss()
+    was_training = model.training
     model.eval()
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
@@ -74,6 +97,7 @@ def evaluate(model, loader, loss_fn=None, device=None) -> dict[str, float]:
             total_loss += loss_fn(outputs, labels) * len(labels)
             correct += (outputs.argmax(1) == labels).sum()
             seen += len(labels)
+    model.train(was_training)
     if seen == 0:
         raise ValueError("the evaluation loader produced no batches (empty data set?).")
     return {"loss": total_loss.item() / seen, "accuracy": correct.item() / seen, "images": seen}
@@ -81,72 +105,132 @@ def evaluate(model, loader, loss_fn=None, device=None) -> dict[str, float]:
 
 def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn=None,
         scheduler=None, device=None, run_dir=None, resume: bool = False,
-        model_name: str | None = None, progress: bool = True, log_every: int = 10) -> list[dict]:
-    """Train for ``epochs`` epochs, evaluating, logging and checkpointing after each.
+        model_name: str | None = None, metadata: dict | None = None, progress: bool = True,
+        log_every: int = 10) -> list[dict]:
+    """Train for ``epochs`` epochs in all, evaluating, logging and checkpointing after each.
 
     Args:
-        run_dir: folder for TensorBoard events and ``checkpoints/``; None = no logs/checkpoints.
-        resume: continue from ``run_dir/checkpoints/last.pt`` when it exists (same step
-            counter, same curves; TensorBoard events past that step are purged).
+        run_dir: folder for TensorBoard events and ``checkpoints/`` (``epoch_NNN.pt`` and
+            ``last.pt``); None = no logs and no checkpoints.
+        resume: continue from the newest checkpoint in ``run_dir`` when there is one: model,
+            optimizer, scheduler, random-number state, step counter and history are restored,
+            and TensorBoard hides events the interrupted run wrote after that checkpoint.
+            ``epochs`` is the total, so ``fit(..., epochs=10, resume=True)`` after 4 finished
+            epochs trains 6 more.
+        model_name: stored in every checkpoint (``course_utils.models`` name, e.g. ``"tudui"``).
+        metadata: more plain values stored in every checkpoint, e.g.
+            ``{"normalize": (mean, std)}`` so that inference preprocesses the same way.
 
-    Returns the history: one dict per epoch with ``epoch``, ``train_loss``, ``test_loss``,
-    ``test_accuracy``, ``seconds`` and ``images_per_second``.
+    Returns the history: one dict per epoch with ``epoch``, ``step``, ``train_loss``,
+    ``test_loss``, ``test_accuracy`` (floats), ``lr``, ``seconds`` and ``images_per_second``.
     """
-    device = pick_device(device, verbose=False) if not isinstance(device, torch.device) else device
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a whole number ≥ 1, got {epochs!r}.")
+    if resume and run_dir is None:
+        raise ValueError("resume=True needs the run_dir of the run to continue.")
+    clash = sorted(set(metadata or {}) & _RESERVED)
+    if clash:
+        raise ValueError(f"metadata keys {clash} are reserved for the checkpoint itself.")
+    device = device if isinstance(device, torch.device) else pick_device(device, verbose=False)
     model.to(device)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     history: list[dict] = []
-    start_epoch, step = 0, 0
-    writer = None
+    start_epoch, step, writer = 0, 0, None
     if run_dir is not None:
         run_dir = Path(run_dir)
-        last = run_dir / "checkpoints" / "last.pt"
-        if resume and last.exists():
-            state = checkpoints.load_checkpoint(last, model, optimizer, scheduler,
-                                                map_location=device)
-            start_epoch, step = state["epoch"], state["global_step"]
-            history = list(state.get("history", []))
-            print(f"[course_utils] resumed {last} at epoch {start_epoch}, step {step}")
-        elif resume:
-            print(f"[course_utils] nothing to resume in {run_dir}; starting fresh")
+        if resume:
+            start_epoch, step, history = _resume(run_dir, model, optimizer, scheduler, device)
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(run_dir), purge_step=step if step else None)
+        # purge_step hides events logged at steps >= step + 1 by an interrupted session
+        writer = SummaryWriter(str(run_dir), purge_step=step + 1 if step else None)
+    if start_epoch >= epochs:
+        print(f"[course_utils] already trained for {start_epoch} epoch(s) ≥ epochs={epochs}; "
+              "nothing to do (ask for more epochs to continue).")
     try:
         for epoch in range(start_epoch, epochs):
-            t0 = time.perf_counter()
-            train_loss, step = train_one_epoch(
-                model, train_loader, loss_fn, optimizer, device, scheduler=scheduler,
-                writer=writer, step=step, log_every=log_every, progress=progress,
-                desc=f"epoch {epoch + 1}/{epochs}")
-            synchronize(device)
-            seconds = time.perf_counter() - t0
-            metrics = evaluate(model, test_loader, loss_fn, device)
-            record = {
-                "epoch": epoch + 1, "step": step, "train_loss": train_loss,
-                "test_loss": metrics["loss"], "test_accuracy": metrics["accuracy"],
-                "seconds": seconds, "images_per_second": _count(train_loader) / seconds,
-            }
+            record, step = _one_epoch(model, train_loader, test_loader, loss_fn, optimizer,
+                                      scheduler, device, writer, step, log_every, progress,
+                                      epoch, epochs)
             history.append(record)
-            if progress:
-                print(f"epoch {epoch + 1}/{epochs}: train loss {train_loss:.4f}, test loss "
-                      f"{metrics['loss']:.4f}, test accuracy {metrics['accuracy']:.4f} "
-                      f"({seconds:.1f} s)")
             if writer is not None:
-                writer.add_scalar("test_loss", metrics["loss"], step)
-                writer.add_scalar("test_accuracy", metrics["accuracy"], step)
+                writer.add_scalar("test_loss", record["test_loss"], step)
+                writer.add_scalar("test_accuracy", record["test_accuracy"], step)
                 writer.flush()
-                ckpt_dir = run_dir / "checkpoints"
-                extra = dict(epoch=epoch + 1, global_step=step, history=history,
-                             model_name=model_name)
-                checkpoints.save_checkpoint(ckpt_dir / f"epoch_{epoch + 1:03d}.pt", model,
-                                            optimizer, scheduler, **extra)
-                checkpoints.save_checkpoint(ckpt_dir / "last.pt", model, optimizer,
-                                            scheduler, **extra)
+                _save_epoch(run_dir, model, optimizer, scheduler, epoch + 1, step, history,
+                            model_name, metadata)
     finally:
         if writer is not None:
             writer.close()
     return history
+
+
+def _one_epoch(model, train_loader, test_loader, loss_fn, optimizer, scheduler, device,
+               writer, step, log_every, progress, epoch, epochs) -> tuple[dict, int]:
+    t0 = time.perf_counter()
+    train_loss, step = train_one_epoch(
+        model, train_loader, loss_fn, optimizer, device, scheduler=scheduler, writer=writer,
+        step=step, log_every=log_every, progress=progress, desc=f"epoch {epoch + 1}/{epochs}")
+    synchronize(device)
+    seconds = time.perf_counter() - t0
+    metrics = evaluate(model, test_loader, loss_fn, device)
+    record = {
+        "epoch": epoch + 1, "step": step, "train_loss": train_loss,
+        "test_loss": metrics["loss"], "test_accuracy": metrics["accuracy"],
+        "lr": float(optimizer.param_groups[0]["lr"]), "seconds": seconds,
+        "images_per_second": _count(train_loader) / seconds,
+    }
+    if progress:
+        print(f"epoch {epoch + 1}/{epochs}: train loss {train_loss:.4f}, test loss "
+              f"{metrics['loss']:.4f}, test accuracy {metrics['accuracy']:.4f} "
+              f"({seconds:.1f} s)")
+    return record, step
+
+
+def _resume(run_dir: Path, model, optimizer, scheduler, device) -> tuple[int, int, list]:
+    """Restore the newest checkpoint of ``run_dir``; returns ``(epoch, step, history)``."""
+    checkpoints.remove_stale_temporaries(run_dir / "checkpoints")
+    found = checkpoints.load_latest(run_dir, model, optimizer, scheduler, map_location=device)
+    if found is None:
+        print(f"[course_utils] nothing to resume in {run_dir}; starting fresh")
+        return 0, 0, []
+    path, state = found
+    epoch, step = int(state.get("epoch", 0)), int(state.get("global_step", 0))
+    set_rng_state(state.get("rng_state"))
+    print(f"[course_utils] resumed {path} at epoch {epoch}, step {step}")
+    return epoch, step, list(state.get("history", []))
+
+
+def _save_epoch(run_dir: Path, model, optimizer, scheduler, epoch: int, step: int,
+                history: list, model_name, metadata) -> None:
+    folder = run_dir / "checkpoints"
+    path = checkpoints.save_checkpoint(
+        folder / f"epoch_{epoch:03d}.pt", model, optimizer, scheduler,
+        model_name=model_name, epoch=epoch, global_step=step, history=list(history),
+        rng_state=get_rng_state(), **(metadata or {}))
+    checkpoints.atomic_copy(path, folder / "last.pt")
+
+
+def get_rng_state() -> dict:
+    """PyTorch's random-number state (CPU and every CUDA GPU) as plain tensors."""
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict | None) -> None:
+    """Undo :func:`get_rng_state` (CUDA states only when the same GPUs are present)."""
+    if not state:
+        return
+    torch.set_rng_state(state["cpu"].cpu())
+    cuda = state.get("cuda")
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
+
+
+_RESERVED = {"format", "model_name", "model_state", "optimizer_state", "scheduler_state",
+             "torch_version", "epoch", "global_step", "history", "rng_state"}
 
 
 def _count(loader) -> int:

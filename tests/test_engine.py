@@ -1,0 +1,203 @@
+"""The training engine on the bundled CIFAR-10 sample: learning, metrics, logs, resume."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.tensorboard import SummaryWriter
+
+from course_utils import checkpoints, data, engine, loaders, models
+from course_utils.tb import read_scalars
+
+TO_TENSOR = torchvision.transforms.ToTensor()
+
+
+@pytest.fixture(scope="module")
+def sample():
+    """128 training and 60 test images of the real bundled sample, as ToTensor datasets."""
+    train = data.spread_subset(data.cifar10(True, TO_TENSOR, verbose=False), 128)
+    test = data.spread_subset(data.cifar10(False, TO_TENSOR, verbose=False), 60)
+    return train, test
+
+
+def _run(sample, epochs, run_dir=None, resume=False, seed=0, **kw):
+    """The original recipe's pieces (Tudui, shuffled DataLoader, SGD) with momentum."""
+    torch.manual_seed(seed)
+    model = models.Tudui()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    train = DataLoader(sample[0], batch_size=32, shuffle=True)
+    test = DataLoader(sample[1], batch_size=25)
+    history = engine.fit(model, train, test, epochs=epochs, optimizer=optimizer, device="cpu",
+                         run_dir=run_dir, resume=resume, progress=False, log_every=1, **kw)
+    return model, history
+
+
+def test_loss_decreases_on_a_tiny_set():
+    xs, ys = data.as_tensors(data.cifar10(train=True, verbose=False))
+    keep = data.spread_indices(len(ys), 160)
+    torch.manual_seed(0)
+    loader = loaders.TensorLoader(xs[keep], ys[keep], batch_size=32, shuffle=True,
+                                  normalize=(loaders.CIFAR10_MEAN, loaders.CIFAR10_STD))
+    model = models.TuduiBN()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    before = engine.evaluate(model, loader, device="cpu")["loss"]
+    losses = [engine.train_one_epoch(model, loader, nn.CrossEntropyLoss(), optimizer, "cpu",
+                                     progress=False)[0] for _ in range(8)]
+    after = engine.evaluate(model, loader, device="cpu")
+    assert losses[-1] < 0.6 * losses[0], losses
+    assert after["loss"] < 0.85 * before, (before, after)  # eval mode: BN running stats lag
+    assert after["accuracy"] > 0.5  # it memorises 160 images; chance is 0.1
+
+
+def test_evaluate_computes_loss_and_accuracy_exactly():
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(53, 10, generator=g)
+    labels = torch.randint(0, 10, (53,), generator=g)
+    labels[:20] = logits[:20].argmax(1)  # at least 20 right
+    model = nn.Linear(10, 10)
+    with torch.no_grad():
+        model.weight.copy_(torch.eye(10))
+        model.bias.zero_()
+    model.train()
+    loader = DataLoader(TensorDataset(logits, labels), batch_size=7)  # uneven last batch
+    result = engine.evaluate(model, loader, nn.CrossEntropyLoss())
+
+    z = logits.double().numpy()
+    log_probs = z - z.max(1, keepdims=True)
+    log_probs -= np.log(np.exp(log_probs).sum(1, keepdims=True))
+    expected_loss = -log_probs[np.arange(53), labels.numpy()].mean()
+    expected_acc = float((z.argmax(1) == labels.numpy()).mean())
+    assert type(result["accuracy"]) is float and type(result["loss"]) is float
+    assert result["accuracy"] == pytest.approx(expected_acc, abs=1e-12)
+    assert result["loss"] == pytest.approx(expected_loss, rel=1e-5)
+    assert result["images"] == 53
+    assert model.training, "evaluate must put the model back into train mode"
+
+
+def test_fit_logs_scalars_and_writes_checkpoints(sample, tmp_path):
+    _, history = _run(sample, 2, run_dir=tmp_path)
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert [h["step"] for h in history] == [4, 8]  # 128 images / 32 per batch
+    for h in history:
+        assert all(type(h[k]) is float for k in ("train_loss", "test_loss", "test_accuracy"))
+        assert 0 <= h["test_accuracy"] <= 1 and math.isfinite(h["test_loss"])
+    scalars = read_scalars(tmp_path)
+    assert [s for s, _ in scalars["train_loss"]] == list(range(1, 9))
+    assert [s for s, _ in scalars["test_accuracy"]] == [4, 8]
+    assert [v for _, v in scalars["test_accuracy"]] == pytest.approx(
+        [h["test_accuracy"] for h in history])
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names == ["epoch_001.pt", "epoch_002.pt", "last.pt"]
+    last = checkpoints.load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert last["epoch"] == 2 and last["global_step"] == 8 and last["history"] == history
+
+
+def test_resume_gives_exactly_the_uninterrupted_run(sample, tmp_path):
+    whole, history_whole = _run(sample, 3, run_dir=tmp_path / "whole")
+    _run(sample, 2, run_dir=tmp_path / "split")
+    # a new session: different seed and fresh weights, everything must come from the checkpoint
+    resumed, history = _run(sample, 3, run_dir=tmp_path / "split", resume=True, seed=99)
+
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(),
+                            strict=True):
+        assert torch.equal(a, b), f"{name} differs after resume"
+    keys = ("epoch", "step", "train_loss", "test_loss", "test_accuracy", "lr")
+    assert [{k: h[k] for k in keys} for h in history] == \
+        [{k: h[k] for k in keys} for h in history_whole]
+    scalars = read_scalars(tmp_path / "split")
+    assert [s for s, _ in scalars["train_loss"]] == list(range(1, 13))
+    assert [s for s, _ in scalars["test_loss"]] == [4, 8, 12]
+
+
+def test_resume_hides_what_an_interrupted_session_logged(sample, tmp_path):
+    _run(sample, 1, run_dir=tmp_path)
+    # the killed session got 2 steps into epoch 2 and was in the middle of saving
+    with SummaryWriter(str(tmp_path)) as w:
+        for step in (5, 6):
+            w.add_scalar("train_loss", 99.0, step)
+    stale = tmp_path / "checkpoints" / ".last.pt.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+
+    _, history = _run(sample, 2, run_dir=tmp_path, resume=True)
+    assert [h["epoch"] for h in history] == [1, 2]
+    scalars = read_scalars(tmp_path)
+    assert 99.0 not in [v for _, v in scalars["train_loss"]]
+    assert [s for s, _ in scalars["train_loss"]] == list(range(1, 9))
+    assert [s for s, _ in scalars["test_accuracy"]] == [4, 8]
+    assert not stale.exists()
+
+
+def test_resume_skips_an_unreadable_last_checkpoint(sample, tmp_path, capsys):
+    _run(sample, 2, run_dir=tmp_path)
+    last = tmp_path / "checkpoints" / "last.pt"
+    blob = last.read_bytes()
+    last.unlink()  # last.pt is a hard link of epoch_002.pt: do not truncate both
+    last.write_bytes(blob[: len(blob) // 2])
+    (tmp_path / "checkpoints" / "epoch_002.pt").write_bytes(b"")
+    _, history = _run(sample, 3, run_dir=tmp_path, resume=True)
+    out = capsys.readouterr().out
+    assert "skipping" in out and "last.pt" in out and "epoch_002.pt" in out
+    assert "resumed" in out and "epoch_001.pt at epoch 1, step 4" in out
+    assert [h["step"] for h in history] == [4, 8, 12]
+
+
+def test_resume_prefers_an_epoch_file_newer_than_last(sample, tmp_path):
+    _run(sample, 2, run_dir=tmp_path)
+    folder = tmp_path / "checkpoints"
+    checkpoints.atomic_copy(folder / "epoch_001.pt", folder / "last.pt")  # killed before update
+    path, state = checkpoints.load_latest(tmp_path)
+    assert path.name == "epoch_002.pt" and state["epoch"] == 2
+
+
+def test_resume_with_nothing_to_resume_starts_fresh(sample, tmp_path, capsys):
+    _, history = _run(sample, 1, run_dir=tmp_path, resume=True)
+    assert "nothing to resume" in capsys.readouterr().out
+    assert [h["epoch"] for h in history] == [1]
+
+
+def test_resume_of_a_finished_run_trains_no_more(sample, tmp_path, capsys):
+    _, first = _run(sample, 1, run_dir=tmp_path)
+    _, again = _run(sample, 1, run_dir=tmp_path, resume=True)
+    assert again == first
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_fit_stores_metadata_in_every_checkpoint(sample, tmp_path):
+    norm = (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD)
+    _run(sample, 1, run_dir=tmp_path, model_name="tudui", metadata={"normalize": norm})
+    state = checkpoints.load_checkpoint(tmp_path / "checkpoints" / "epoch_001.pt")
+    assert state["normalize"] == norm and state["model_name"] == "tudui"
+    with pytest.raises(ValueError, match="reserved"):
+        _run(sample, 1, metadata={"epoch": 3})
+
+
+def test_divergence_stops_with_a_clear_error(sample):
+    model = models.Tudui()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e6)
+    with pytest.raises(FloatingPointError, match="Lower the learning rate"):
+        engine.fit(model, DataLoader(sample[0], batch_size=32), DataLoader(sample[1]),
+                   epochs=1, optimizer=optimizer, device="cpu", progress=False, log_every=1)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(epochs=0), "epochs"),
+    (dict(epochs=1.5), "epochs"),
+    (dict(epochs=1, resume=True), "run_dir"),
+])
+def test_fit_rejects_bad_arguments(sample, kwargs, message):
+    model = models.Tudui()
+    with pytest.raises(ValueError, match=message):
+        engine.fit(model, [], [], optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                   device="cpu", **kwargs)
+
+
+def test_empty_loader_is_reported():
+    model = models.Tudui()
+    with pytest.raises(ValueError, match="no batches"):
+        engine.evaluate(model, [], device="cpu")
