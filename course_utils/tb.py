@@ -222,7 +222,7 @@ def launch(
         try:
             _wait_until_ready(board, timeout)
             return board
-        except TensorBoardError:
+        except TensorBoardError as exc:
             text = board.output()
             board.stop()
             busy = "already in use" in text or "Address in use" in text
@@ -230,8 +230,8 @@ def launch(
                 continue
             hint = " Pick another port (or port=None)." if busy else ""
             raise TensorBoardError(
-                f"TensorBoard on {logdir} did not answer at http://{host}:{chosen}/ "
-                f"within {timeout:.0f} s.{hint} Its output:\n{text.strip()}"
+                f"TensorBoard on {logdir} did not start at http://{host}:{chosen}/ ({exc}).{hint}"
+                f" Its output:\n{text.strip()}"
             ) from None
     raise AssertionError("unreachable")
 
@@ -259,13 +259,13 @@ def _wait_until_ready(board: TensorBoard, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not board.running:
-            break
+            raise TensorBoardError(f"it exited with code {board.process.returncode}")
         try:
             board.get("data/runs", timeout=2.0)
             return
         except (OSError, ValueError):
             time.sleep(0.2)
-    raise TensorBoardError(f"no answer from {board.url}")
+    raise TensorBoardError(f"no HTTP answer within {timeout:g} s")
 
 
 @atexit.register

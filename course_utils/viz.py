@@ -199,6 +199,7 @@ class TransformsPlayground:
         for key, value in settings.items():
             self.controls[key].value = value
         self.out = w.Output()
+        self.last: PlaygroundResult | None = None  # what the latest render produced
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
         self.widget = w.VBox([w.HBox([w.VBox(list(self.controls.values())), self.out])])
@@ -238,6 +239,7 @@ class TransformsPlayground:
             print(result.text)
             if result.figure is not None:
                 display(result.figure)
+        self.last = result
         return result
 
     def _crop_problem(self, settings: dict) -> str:

@@ -17,8 +17,9 @@ def _check_q1(answer):
            "Did you call writer.close()?")
     points = scalars["y=2x"]
     steps = [s for s, _ in points]
-    expect(sorted(set(steps)) == list(range(100)),
-           f"steps should be 0…99 once each; found {len(steps)} points. Use a fresh folder.")
+    expect(sorted(steps) == list(range(100)),
+           f"steps should be 0…99 once each; found {len(steps)} points. Log into a fresh folder "
+           "(a second run into the same folder adds a second copy of every step).")
     bad = [(s, v) for s, v in points if abs(v - 2 * s) > 1e-6]
     expect(not bad, f"value at step {bad[0][0] if bad else 0} is {bad[0][1] if bad else 0:g}, "
            "not 2 × step — the course's cell logged 3*i here.")

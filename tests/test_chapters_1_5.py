@@ -1,0 +1,176 @@
+"""Chapters 1–5: the notebooks' structure, the facts they teach (on the bundled real data),
+and that the exercises answer typical mistakes with the right explanation."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.tensorboard import SummaryWriter
+from torchvision import transforms
+
+from course_utils import data, tb
+from course_utils.exercises import chapter
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = {
+    1: ("01_python_tools.ipynb", "(P4)"),
+    2: ("02_dataset.ipynb", "(P5–P6)"),
+    3: ("03_tensorboard.ipynb", "(P7–P8)"),
+    4: ("04_transforms.ipynb", "(P10–P13)"),
+    5: ("05_datasets_dataloader.ipynb", "(P14–P15)"),
+}
+SETUP = "\n".join([  # the setup cell every notebook starts with (notebook rules)
+    "# Setup — runs locally as is; on Colab it clones the course and installs course_utils "
+    "first.",
+    "import os, sys",
+    'if "google.colab" in sys.modules and not os.path.isdir("course"):',
+    '    !git clone -q {os.environ["COURSE_REPO"]} course && pip install -q -e course',
+    '    sys.path.insert(0, "course")',
+    "from course_utils import fast_mode, scaled",
+    'print("fast mode (CI):", fast_mode())',
+])
+
+
+def _feedback(ex, answer, capsys) -> str:
+    assert ex.check(answer) is False
+    return capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------- notebooks
+@pytest.mark.parametrize("number", sorted(NOTEBOOKS))
+def test_notebook_structure(number):
+    name, episodes = NOTEBOOKS[number]
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    title = nb.cells[0].source.splitlines()[0]
+    assert title.startswith(f"# {number:02d} · ") and title.endswith(episodes), title
+    assert nb.cells[1].source == SETUP
+    assert nb.metadata.kernelspec.name == "python3"
+    text = "\n".join(c.source for c in nb.cells)
+    assert f"chapter({number})" in text
+    exercises = [k for k in vars(chapter(number)) if k.startswith("q")]
+    for key in exercises:  # every exercise is asked and checked in the notebook
+        assert f"ex.{key}.question()" in text and f"ex.{key}.check(answer)" in text
+    assert "## Summary" in text and "| 中文 | English |" in text
+    assert "> **Pitfall:**" in text
+
+
+def test_notebooks_cover_the_issue_items():
+    text = {n: "\n".join(c.source for c in nbformat.read(ROOT / "notebooks" / name, 4).cells)
+            for n, (name, _) in NOTEBOOKS.items()}
+    assert "help(torch.cuda.is_available)" in text[1]
+    for needle in ("class MyData(Dataset)", "ants_dataset + bees_dataset", "ants_label",
+                   "数据集", "imageNotFound.gif", "data.photo_files", "data.open_rgb"):
+        assert needle in text[2], needle
+    for needle in ('add_scalar("y=x", i, i)', 'add_scalar("y=2x", 2 * i, i)',
+                   'dataformats="HWC"', "add_images", "--port", "tb.show(logdir)"):
+        assert needle in text[3], needle
+    for needle in ("class Person", "ToTensor()", "Normalize(", "Resize((512, 512))",
+                   "Resize(512)", "Compose(", "RandomCrop(", "TransformsPlayground",
+                   "pg.render("):
+        assert needle in text[4], needle
+    for needle in ("data.cifar10(train=True", ".classes", "batch_size=64", "shuffle=True",
+                   "num_workers", "drop_last=True", "10_000", 'add_images(f"Epoch: {epoch}"',
+                   "safe_num_workers"):
+        assert needle in text[5], needle
+
+
+# ------------------------------------------------------------------------- facts taught
+def test_ants_folder_has_a_gif_that_the_fixed_dataset_skips(capsys):
+    folder = data.HYMENOPTERA_SAMPLE / "train" / "ants"
+    names = sorted(p.name for p in folder.iterdir())
+    assert "imageNotFound.gif" in names
+    with Image.open(folder / "imageNotFound.gif") as gif:
+        assert gif.mode == "P"
+        assert transforms.ToTensor()(gif).shape[0] == 1  # would break batching
+    photos = data.photo_files(folder)
+    assert "skipped 1 non-photo file(s): imageNotFound.gif" in capsys.readouterr().out
+    assert len(photos) == len(names) - 1
+    assert all(data.open_rgb(p).mode == "RGB" for p in photos[:3])
+
+
+def test_label_layout_under_a_chinese_path(tmp_path):
+    root = data.make_label_layout(data.HYMENOPTERA_SAMPLE / "train", tmp_path / "数据集" / "train")
+    ants = data.photo_files(root / "ants_image", verbose=False)
+    label_file = root / "ants_label" / (ants[0].stem + ".txt")
+    assert label_file.read_text(encoding="utf-8") == "ants"
+    assert data.open_rgb(ants[0]).size[0] > 0
+
+
+def test_photo_0013035_shape_and_hwc_logging(tmp_path):
+    arr = np.array(Image.open(data.HYMENOPTERA_SAMPLE / "train" / "ants" / "0013035.jpg"))
+    assert arr.shape == (512, 768, 3)
+    with SummaryWriter(str(tmp_path)) as writer:
+        writer.add_image("test", arr, 1, dataformats="HWC")
+        for i in range(100):
+            writer.add_scalar("y=2x", 2 * i, i)
+    logged = tb.read_scalars(tmp_path)["y=2x"]
+    assert all(v == 2 * s for s, v in logged) and len(logged) == 100
+    assert tb.read_images(tmp_path)["test"][0][1].shape == (512, 768, 3)
+
+
+def test_dataloader_batches_on_the_cifar_sample(cache_dir):
+    test_set = data.cifar10(train=False, transform=transforms.ToTensor(), verbose=False)
+    n = len(test_set)
+    keep = list(DataLoader(test_set, batch_size=64, drop_last=False))
+    drop = DataLoader(test_set, batch_size=64, drop_last=True)
+    assert len(keep) == -(-n // 64) and len(keep[-1][0]) == (n % 64 or 64)
+    assert len(drop) == n // 64
+    imgs, targets = keep[0]
+    assert imgs.shape == (64, 3, 32, 32) and imgs.dtype == torch.float32
+    assert targets.dtype == torch.int64 and 0 <= int(targets.min()) <= int(targets.max()) < 10
+    assert len(list(DataLoader(range(10_000), batch_size=64))[-1]) == 10_000 - 64 * 156
+
+
+# ------------------------------------------------------------------------- exercise feedback
+def test_ex1_called_function_is_explained(capsys):
+    out = _feedback(chapter(1).q2, torch.cuda.is_available(), capsys)
+    assert "leave out the ()" in out
+
+
+def test_ex2_dataset_that_keeps_the_gif_is_explained(capsys):
+    class ListsEverything(Dataset):
+        def __init__(self, folder):
+            self.files = sorted(Path(folder).iterdir())
+
+        def __getitem__(self, idx):
+            return data.open_rgb(self.files[idx]), Path(self.files[idx]).parent.name
+
+        def __len__(self):
+            return len(self.files)
+
+    out = _feedback(chapter(2).q1, ListsEverything, capsys)
+    assert "imageNotFound.gif" in out
+
+
+def test_ex3_the_courses_3x_cell_is_rejected(tmp_path, capsys):
+    with SummaryWriter(str(tmp_path)) as writer:
+        for i in range(100):
+            writer.add_scalar("y=2x", 3 * i, i)
+    out = _feedback(chapter(3).q1, str(tmp_path), capsys)
+    assert "3*i" in out
+
+
+def test_ex3_rerun_into_the_same_folder_is_rejected(tmp_path, capsys):
+    for _ in range(2):
+        with SummaryWriter(str(tmp_path)) as writer:
+            for i in range(100):
+                writer.add_scalar("y=2x", 2 * i, i)
+    out = _feedback(chapter(3).q1, tmp_path, capsys)
+    assert "fresh folder" in out
+
+
+def test_ex4_tuple_resize_is_explained(capsys):
+    squash = transforms.Compose([transforms.Resize((64, 64)), transforms.RandomCrop(48),
+                                 transforms.ToTensor()])
+    assert "aspect ratio" in _feedback(chapter(4).q3, squash, capsys)
+
+
+def test_ex5_forgetting_the_partial_batch_is_explained(capsys):
+    assert re.search(r"partial", _feedback(chapter(5).q1, (156, 16), capsys))
