@@ -9,7 +9,11 @@ One module per job, named the way a beginner would guess:
 * :mod:`course_utils.engine`       – ``train_one_epoch`` / ``evaluate`` / ``fit``
 * :mod:`course_utils.checkpoints`  – atomic save, safe load, resume
 * :mod:`course_utils.devices`      – pick cuda → mps → cpu
-* :mod:`course_utils.tensorboard`  – launch TensorBoard, read event files back
+* :mod:`course_utils.loaders`      – ``TensorLoader``: fast batches from uint8 tensors
+* :mod:`course_utils.layers`       – conv/pool output sizes, the conv-arithmetic explorer
+* :mod:`course_utils.predict`      – classify photos with a trained checkpoint
+* :mod:`course_utils.tb`           – launch TensorBoard, read event files back
+* :mod:`course_utils.viz`          – image grids and the transforms playground
 * :mod:`course_utils.exercises`    – ``check()`` / ``hint()`` / ``solution()``
 * :mod:`course_utils.cli`          – ``python -m course_utils train|predict``
 """
