@@ -80,3 +80,76 @@ def build_model(name: str = "tudui") -> nn.Module:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters (``Tudui`` has 145,578)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class TuduiPlain(nn.Module):
+    """:class:`Tudui` written without ``nn.Sequential`` — the course's first form in P22.
+
+    Same layers in the same order (so ``count_parameters`` is 145,578 as well); each layer is
+    an attribute and ``forward`` calls them one by one. Shapes: ``(N, 3, 32, 32)`` → ``(N, 10)``.
+
+    >>> import torch
+    >>> TuduiPlain()(torch.ones(64, 3, 32, 32)).shape
+    torch.Size([64, 10])
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, kernel_size=5, padding=2)
+        self.maxpool1 = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(32, 32, kernel_size=5, padding=2)
+        self.maxpool2 = nn.MaxPool2d(2)
+        self.conv3 = nn.Conv2d(32, 64, kernel_size=5, padding=2)
+        self.maxpool3 = nn.MaxPool2d(2)
+        self.flatten = nn.Flatten()
+        self.linear1 = nn.Linear(1024, 64)
+        self.linear2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.maxpool1(x)
+        x = self.conv2(x)
+        x = self.maxpool2(x)
+        x = self.conv3(x)
+        x = self.maxpool3(x)
+        x = self.flatten(x)
+        x = self.linear1(x)
+        x = self.linear2(x)
+        return x
+
+
+MODELS["tudui-plain"] = TuduiPlain
+
+
+class TuduiImproved(nn.Module):
+    """The improved recipe's network, designed for speed on a CPU (242,474 parameters).
+
+    Four stages of 3×3 conv → 2×2 max-pool → BatchNorm → ReLU with widths 32, 64, 128, 128
+    (pooling right after each conv keeps the later convs on small maps: about 12.7 M
+    multiply-adds per image, as many as :class:`Tudui`), then a global max-pool over the
+    last 2×2 map and one Linear layer. Trained 10 epochs with ``benchmarks/accuracy.py
+    --recipe improved``; see ``course_utils/weights/README.md`` for its accuracy.
+
+    Shapes: ``(N, 3, 32, 32)`` → 16×16 → 8×8 → 4×4 → 2×2 → ``(N, 128)`` → ``(N, 10)``.
+
+    >>> import torch
+    >>> TuduiImproved()(torch.ones(2, 3, 32, 32)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(self, widths=(32, 64, 128, 128), num_classes: int = 10):
+        super().__init__()
+        stages, c_in = [], 3
+        for c_out in widths:
+            stages += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.MaxPool2d(2),
+                       nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            c_in = c_out
+        self.features = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.classifier = nn.Linear(c_in, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+MODELS["tudui-improved"] = TuduiImproved

@@ -1,0 +1,108 @@
+"""Chapter 7 (P22): the Tudui network, shapes through it, nn.Sequential."""
+
+import torch
+from torch import nn
+
+from course_utils.exercises import Exercise, expect
+from course_utils.models import Tudui, count_parameters
+
+
+def _count(answer, what):
+    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
+        answer = answer.item()
+    if isinstance(answer, float) and answer.is_integer():
+        answer = int(answer)  # 4096.0 from a division is fine
+    expect(isinstance(answer, int) and not isinstance(answer, bool),
+           f"give {what} as a whole number, got {answer!r}.")
+    return answer
+
+
+def _check_q1(answer):
+    value = _count(answer, "the number of features")
+    features = Tudui().model[:7]  # the convolutions, poolings and Flatten
+    expected = features(torch.zeros(1, 3, 64, 64)).shape[1]
+    expect(value != 1024, "1024 is right for 32×32 images; each 2×2 pooling halves the side, "
+           "so start from 64.")
+    expect(value == expected, f"{value} is off: 64 channels × (side after three halvings)².")
+
+
+q1 = Exercise(
+    "7.1",
+    "Tudui's layers before Flatten turn a 32×32 image into 64×4×4 = 1024 features. If the "
+    "images were 64×64 instead, how many in_features would the first Linear layer need? "
+    "Assign the number to `answer`.",
+    _check_q1,
+    hint_text="The convolutions (kernel 5, padding 2) keep the size; each MaxPool2d(2) halves it.",
+    solution_code="""
+        side = 64 // 2 // 2 // 2
+        answer = 64 * side * side
+    """,
+    wrong=[1024, 64 * 64 * 3, 64 * 16 * 16, 4096.5, "4096"],
+)
+
+
+def _check_q2(answer):
+    expect(isinstance(answer, nn.Sequential),
+           f"`answer` should be an nn.Sequential, got {type(answer).__name__}.")
+    try:
+        out = answer(torch.ones(2, 3, 32, 32))
+    except RuntimeError as exc:
+        raise AssertionError(f"a (2, 3, 32, 32) batch does not go through: {exc}") from None
+    expect(out.shape == (2, 10), f"the output should have shape (2, 10), got {tuple(out.shape)}.")
+    layers = list(answer)
+    relus = sum(isinstance(m, nn.ReLU) for m in layers)
+    expect(relus == 4, f"found {relus} ReLU layers; put one after each of the 3 convolutions and "
+           "one between the two Linear layers.")
+    expect(isinstance(layers[-1], nn.Linear),
+           "the last layer should be the Linear(64, 10): logits go to the loss without a ReLU.")
+    expect(count_parameters(answer) == count_parameters(Tudui()),
+           "the layer sizes differ from Tudui's (ReLU adds no parameters).")
+
+
+q2 = Exercise(
+    "7.2",
+    "Write Tudui as one nn.Sequential, but with an nn.ReLU() after every Conv2d and between the "
+    "two Linear layers (the original has none). Assign the Sequential to `answer`.",
+    _check_q2,
+    hint_text="Copy the nn.Sequential(...) of the lesson and insert nn.ReLU() in four places.",
+    solution_code="""
+        from torch import nn
+        answer = nn.Sequential(
+            nn.Conv2d(3, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(1024, 64), nn.ReLU(), nn.Linear(64, 10),
+        )
+    """,
+    wrong=[
+        Tudui().model,
+        nn.Sequential(*Tudui().model, nn.ReLU()),
+        nn.Sequential(nn.Conv2d(3, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                      nn.Linear(32 * 16 * 16, 10)),
+        Tudui(),
+    ],
+)
+
+
+def _check_q3(answer):
+    value = _count(answer, "the number of parameters")
+    conv = nn.Conv2d(3, 32, kernel_size=5, padding=2)
+    expected = sum(p.numel() for p in conv.parameters())
+    expect(value != 3 * 32 * 5 * 5, f"{value} counts the weights only; every output channel also "
+           "has a bias.")
+    expect(value == expected, f"{value} is off: out_channels × in_channels × 5 × 5 weights, plus "
+           "one bias per output channel.")
+
+
+q3 = Exercise(
+    "7.3",
+    "How many parameters (weights and biases) does Tudui's first layer, "
+    "nn.Conv2d(3, 32, kernel_size=5, padding=2), have? Work it out, assign it to `answer` "
+    "(then compare with the table's Param # column).",
+    _check_q3,
+    hint_text="32 kernels, each 3 × 5 × 5 (one 5×5 slice per input channel), plus 32 biases.",
+    solution_code="""
+        answer = 32 * 3 * 5 * 5 + 32
+    """,
+    wrong=[2400, 32 * 5 * 5 + 32, 2464, "2432"],
+)

@@ -1,0 +1,274 @@
+"""Helpers for the layer chapters (P17–P22): sizes, pictures and tables.
+
+* :func:`conv_output_size` / :func:`pool_output_size` — PyTorch's output-size formula,
+  ``H_out = ⌊(H + 2p − d(k−1) − 1) / s⌋ + 1``, written once and tested against real layers.
+* :func:`conv_picture` — a matplotlib picture of one position of the sliding window;
+  :func:`conv_explorer` wraps it in ipywidgets sliders (the conv-arithmetic explorer).
+* :func:`to_display_channels` — reshape e.g. 6 feature maps into two 3-channel "images" for
+  ``SummaryWriter.add_images`` (what the course did in P18).
+* :func:`layer_table` / :func:`layer_shapes` — per-layer shapes from torchinfo.
+"""
+
+from __future__ import annotations
+
+import torch
+from matplotlib.patches import Rectangle
+from torch import nn
+
+from course_utils.viz import Figure, new_figure
+
+__all__ = [
+    "conv_output_size", "pool_output_size", "conv_picture", "conv_explorer",
+    "to_display_channels", "layer_table", "layer_shapes",
+]  # fmt: skip
+
+
+def _check_ints(**values) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
+    for name in ("size", "kernel_size", "stride", "dilation"):
+        if name in values and values[name] < 1:
+            raise ValueError(f"{name} must be at least 1, got {values[name]}.")
+    if values.get("padding", 0) < 0:
+        raise ValueError(f"padding must be 0 or more, got {values['padding']}.")
+
+
+def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int | str = 0,
+                     dilation: int = 1) -> int:
+    """Output height (or width) of ``nn.Conv2d`` for an input of height (width) ``size``.
+
+    ``H_out = ⌊(H + 2·padding − dilation·(kernel_size − 1) − 1) / stride⌋ + 1``.
+    ``padding`` may also be ``"valid"`` (= 0) or ``"same"`` (output = input; stride 1 only).
+
+    Raises ``ValueError`` when the (dilated) kernel is larger than the padded input, the
+    case where ``nn.Conv2d`` fails with "Kernel size can't be greater than actual input size".
+
+    >>> conv_output_size(5, 3), conv_output_size(5, 3, stride=2), conv_output_size(5, 3, padding=1)
+    (3, 2, 5)
+    >>> conv_output_size(32, 5, padding=2)   # Tudui's convolutions keep 32×32
+    32
+    """
+    if padding == "valid":
+        padding = 0
+    elif padding == "same":
+        _check_ints(size=size, kernel_size=kernel_size, stride=stride, dilation=dilation)
+        if stride != 1:
+            raise ValueError(f"padding='same' needs stride=1 (got stride={stride}), as in PyTorch.")
+        return size
+    _check_ints(size=size, kernel_size=kernel_size, stride=stride, padding=padding,
+                dilation=dilation)
+    span = dilation * (kernel_size - 1) + 1  # the kernel's reach, dilation included
+    if span > size + 2 * padding:
+        raise ValueError(
+            f"kernel_size={kernel_size} with dilation={dilation} spans {span} pixels, more "
+            f"than the padded input ({size} + 2·{padding} = {size + 2 * padding}). Use a "
+            "smaller kernel or dilation, or more padding."
+        )
+    return (size + 2 * padding - span) // stride + 1
+
+
+def pool_output_size(size: int, kernel_size: int, stride: int | None = None, padding: int = 0,
+                     dilation: int = 1, ceil_mode: bool = False) -> int:
+    """Output height (width) of ``nn.MaxPool2d``; ``stride`` defaults to ``kernel_size``.
+
+    Same formula as :func:`conv_output_size`, with ⌈ ⌉ instead of ⌊ ⌋ when ``ceil_mode``
+    (a last, partial window is kept) — except that a window starting in the right padding is
+    dropped, as PyTorch does. ``ValueError`` when the output would be empty.
+
+    >>> pool_output_size(5, 3), pool_output_size(5, 3, ceil_mode=True)   # the course's P19
+    (1, 2)
+    """
+    stride = kernel_size if stride is None else stride
+    _check_ints(size=size, kernel_size=kernel_size, stride=stride, padding=padding,
+                dilation=dilation)
+    if padding > kernel_size // 2:
+        raise ValueError(f"padding={padding} is more than half of kernel_size={kernel_size}; "
+                         "PyTorch's pooling layers allow at most kernel_size // 2.")
+    room = size + 2 * padding - dilation * (kernel_size - 1) - 1
+    out = (room + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1  # that window would start in the padding only
+    if out < 1:
+        raise ValueError(f"a pooling window of {kernel_size} (dilation {dilation}) does not fit "
+                         f"an input of {size} with padding {padding}; the output would be empty.")
+    return out
+
+
+# ------------------------------------------------------------------------ the picture
+def _grid(ax, n: int, offset: int = 0, **style) -> None:
+    for r in range(n):
+        for c in range(n):
+            ax.add_patch(Rectangle((c + offset, r + offset), 1, 1, **style))
+
+
+def _frame(ax, n: int, title: str) -> None:
+    ax.set_xlim(-0.1, n + 0.1)
+    ax.set_ylim(n + 0.1, -0.1)  # row 0 on top, like a matrix
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=10)
+
+
+def conv_picture(input_size: int = 5, kernel_size: int = 3, stride: int = 1, padding: int = 0,
+                 dilation: int = 1, position: int = 0, values=None) -> Figure:
+    """Draw one step of a convolution's sliding window (the explorer's callback).
+
+    Left: the input (white) inside its zero padding (grey); the cells the kernel reads for
+    output cell number ``position`` (row-major, wrapped around) are blue. Right: the output
+    grid with that cell in orange. The title states the size formula with the numbers filled in.
+    ``values`` (an ``input_size × input_size`` array) writes the input's numbers into the cells.
+
+    Returns a :class:`course_utils.viz.Figure` (shown when it is the last line of a cell). A
+    combination that does not fit is drawn with the reason instead of raising.
+
+    >>> fig = conv_picture(5, 3, stride=2, padding=1, position=4)   # output 3×3, centre cell
+    """
+    fig = new_figure(8, 4)
+    ax_in, ax_out = fig.subplots(1, 2, width_ratios=[3, 2])
+    n_pad = input_size + 2 * padding
+    _grid(ax_in, n_pad, facecolor="0.88", edgecolor="0.6", linestyle=":")
+    _grid(ax_in, input_size, offset=padding, facecolor="white", edgecolor="0.3")
+    if values is not None:
+        values = torch.as_tensor(values)
+        if tuple(values.shape) != (input_size, input_size):
+            raise ValueError(f"values has shape {tuple(values.shape)}, expected "
+                             f"({input_size}, {input_size}).")
+        for r in range(input_size):
+            for c in range(input_size):
+                ax_in.text(c + padding + 0.5, r + padding + 0.5, f"{values[r, c].item():g}",
+                           ha="center", va="center", fontsize=9)
+    _frame(ax_in, n_pad, f"input {input_size}×{input_size}, padding {padding}")
+    try:
+        out = conv_output_size(input_size, kernel_size, stride, padding, dilation)
+    except ValueError as exc:
+        ax_out.axis("off")
+        ax_out.text(0.5, 0.5, "no output:\n" + "\n".join(_wrap(str(exc), 34)),
+                    ha="center", va="center", fontsize=9, color="firebrick",
+                    transform=ax_out.transAxes)
+        fig.suptitle(f"kernel {kernel_size}, stride {stride}, dilation {dilation}")
+        return fig
+    row, col = divmod(position % (out * out), out)
+    top, left = row * stride, col * stride
+    for a in range(kernel_size):
+        for b in range(kernel_size):
+            ax_in.add_patch(Rectangle((left + b * dilation, top + a * dilation), 1, 1,
+                                      facecolor="tab:blue", alpha=0.45, edgecolor="tab:blue"))
+    span = dilation * (kernel_size - 1) + 1
+    ax_in.add_patch(Rectangle((left, top), span, span, fill=False, edgecolor="tab:blue", lw=2))
+    _grid(ax_out, out, facecolor="white", edgecolor="0.3")
+    ax_out.add_patch(Rectangle((col, row), 1, 1, facecolor="tab:orange", alpha=0.7))
+    _frame(ax_out, out, f"output {out}×{out}, cell ({row}, {col})")
+    fig.suptitle(f"H_out = ⌊({input_size} + 2·{padding} − {dilation}·({kernel_size}−1) − 1)"
+                 f" / {stride}⌋ + 1 = {out}")
+    return fig
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width)
+
+
+def conv_explorer(input_size: int = 5, kernel_size: int = 3, stride: int = 1, padding: int = 0,
+                  dilation: int = 1):
+    """Sliders for input size, kernel, stride, padding, dilation and the output cell; every
+    change redraws :func:`conv_picture`. Returns an ``ipywidgets.VBox`` (display it).
+
+    The box's ``.sliders`` dict gives the sliders by parameter name (the ``position`` slider's
+    maximum follows the output size).
+    """
+    import ipywidgets as w
+    from IPython.display import display
+
+    def slider(value, low, high, label):
+        return w.IntSlider(value=value, min=low, max=high, description=label,
+                           continuous_update=False)
+
+    sliders = {
+        "input_size": slider(input_size, 1, 12, "input"),
+        "kernel_size": slider(kernel_size, 1, 7, "kernel"),
+        "stride": slider(stride, 1, 4, "stride"),
+        "padding": slider(padding, 0, 3, "padding"),
+        "dilation": slider(dilation, 1, 3, "dilation"),
+        "position": slider(0, 0, 0, "output cell"),
+    }
+    output = w.Output()
+
+    def redraw(change=None):
+        values = {name: s.value for name, s in sliders.items()}
+        try:
+            n = conv_output_size(*(values[k] for k in ("input_size", "kernel_size", "stride",
+                                                       "padding", "dilation")))
+        except ValueError:
+            n = 1
+        if sliders["position"].max != n * n - 1:
+            sliders["position"].max = n * n - 1
+            return  # changing the max may move the value, which calls redraw again
+        with output:
+            output.clear_output(wait=True)
+            display(conv_picture(**values))
+
+    for s in sliders.values():
+        s.observe(redraw, names=["value", "max"])
+    box = w.VBox([w.HBox(list(sliders.values())[:3]), w.HBox(list(sliders.values())[3:]),
+                  output])
+    box.sliders = sliders
+    redraw()
+    return box
+
+
+# ------------------------------------------------------------------------ images
+def to_display_channels(x: torch.Tensor, channels: int = 3, rescale: bool = False) -> torch.Tensor:
+    """Reshape ``(N, C, H, W)`` feature maps to ``(N·C/channels, channels, H, W)`` images.
+
+    The course's trick in P18: 6 output channels cannot be shown as a picture, so
+    ``reshape(-1, 3, 30, 30)`` turns each image's 6 maps into two RGB images. ``rescale=True``
+    stretches every image to 0–1 (``add_images`` clips floats outside 0–1).
+
+    >>> to_display_channels(torch.zeros(64, 6, 30, 30)).shape
+    torch.Size([128, 3, 30, 30])
+    """
+    if x.dim() != 4:
+        raise ValueError(f"expected a (N, C, H, W) batch, got shape {tuple(x.shape)}.")
+    n, c, h, w = x.shape
+    if c % channels:
+        raise ValueError(f"{c} channels cannot be split into images of {channels} channels; "
+                         f"use a channel count divisible by {channels}.")
+    out = x.detach().reshape(-1, channels, h, w)
+    if rescale:
+        low = out.amin(dim=(1, 2, 3), keepdim=True)
+        high = out.amax(dim=(1, 2, 3), keepdim=True)
+        out = (out - low) / (high - low).clamp_min(1e-8)
+    return out
+
+
+# ------------------------------------------------------------------------ tables
+def layer_table(model: nn.Module, input_size, **kwargs):
+    """Per-layer input/output shapes and parameter counts, from ``torchinfo.summary``.
+
+    ``input_size`` includes the batch, e.g. ``(64, 3, 32, 32)``. Extra keyword arguments go
+    to ``torchinfo.summary``. The result prints as a table (show it as a cell's last line).
+
+    >>> from course_utils.models import Tudui
+    >>> print(layer_table(Tudui(), (64, 3, 32, 32)))   # doctest: +SKIP
+    """
+    import torchinfo
+
+    options = dict(col_names=("input_size", "output_size", "num_params"), verbose=0,
+                   device="cpu")
+    options.update(kwargs)
+    return torchinfo.summary(model, input_size=tuple(input_size), **options)
+
+
+def layer_shapes(model: nn.Module, input_size) -> list[tuple[str, tuple[int, ...]]]:
+    """``[(layer type, output shape), …]`` for every leaf layer, in the order they run.
+
+    >>> from course_utils.models import Tudui
+    >>> layer_shapes(Tudui(), (1, 3, 32, 32))[-1]
+    ('Linear', (1, 10))
+    """
+    stats = layer_table(model, input_size, depth=10)
+    return [(info.class_name, tuple(info.output_size))
+            for info in stats.summary_list if info.is_leaf_layer]

@@ -1,0 +1,220 @@
+"""course_utils.layers: the output-size formula against real PyTorch layers, the conv
+picture and explorer, the channel reshape for TensorBoard, and the torchinfo table."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from matplotlib.patches import Rectangle
+from torch import nn
+
+from course_utils.layers import (
+    conv_explorer,
+    conv_output_size,
+    conv_picture,
+    layer_shapes,
+    layer_table,
+    pool_output_size,
+    to_display_channels,
+)
+from course_utils.models import Tudui, TuduiBN, TuduiPlain
+
+
+def _real_conv(size, k, s, p, d):
+    """Output side of a real convolution (``F.conv2d`` is what ``nn.Conv2d.forward`` calls)."""
+    try:
+        x, w = torch.zeros(1, 1, size, size), torch.zeros(1, 1, k, k)
+        return F.conv2d(x, w, stride=s, padding=p, dilation=d).shape[-1]
+    except RuntimeError:
+        return None
+
+
+def _mine(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except ValueError:
+        return None
+
+
+def test_conv_output_size_matches_nn_conv2d():
+    combos = list(itertools.product(range(1, 12), range(1, 6), range(1, 4), range(0, 3),
+                                    range(1, 4)))
+    assert len(combos) > 1000
+    mismatches = [(c, _mine(conv_output_size, *c), _real_conv(*c)) for c in combos
+                  if _mine(conv_output_size, *c) != _real_conv(*c)]
+    assert not mismatches, mismatches[:5]
+    # both sides agree on plenty of valid and of impossible combinations
+    assert sum(_real_conv(*c) is None for c in combos) > 100
+
+
+def test_conv_output_size_rectangular_and_large_inputs():
+    layer = nn.Conv2d(3, 4, kernel_size=(5, 3), stride=(2, 3), padding=(1, 2), dilation=(2, 1))
+    out = layer(torch.zeros(1, 3, 37, 50))
+    assert out.shape[-2] == conv_output_size(37, 5, 2, 1, 2)
+    assert out.shape[-1] == conv_output_size(50, 3, 3, 2, 1)
+    assert conv_output_size(224, 7, stride=2, padding=3) == 112  # ResNet's stem
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
+@pytest.mark.parametrize("size,k,d", [(5, 3, 1), (8, 5, 1), (9, 3, 2), (4, 4, 1)])
+def test_conv_output_size_same_and_valid(size, k, d):
+    x = torch.zeros(1, 1, size, size)
+    for padding in ("same", "valid"):
+        real = nn.Conv2d(1, 1, k, padding=padding, dilation=d)(x).shape[-1]
+        assert conv_output_size(size, k, padding=padding, dilation=d) == real
+    with pytest.raises(ValueError, match="stride=1"):
+        conv_output_size(size, k, stride=2, padding="same")
+
+
+def test_conv_output_size_rejects_bad_values():
+    with pytest.raises(ValueError, match="more than the padded input"):
+        conv_output_size(3, 5)
+    with pytest.raises(TypeError, match="size must be an int"):
+        conv_output_size(5.0, 3)
+    with pytest.raises(ValueError, match="stride must be at least 1"):
+        conv_output_size(5, 3, stride=0)
+    with pytest.raises(ValueError, match="padding must be 0 or more"):
+        conv_output_size(5, 3, padding=-1)
+
+
+def test_pool_output_size_matches_nn_maxpool2d():
+    mismatches = []
+    for size, k, s, p, d, ceil in itertools.product(range(1, 12), range(1, 6), range(1, 5),
+                                                    range(0, 3), range(1, 3), (False, True)):
+        try:
+            real = F.max_pool2d(torch.zeros(1, 1, size, size), k, s, p, d, ceil_mode=ceil)
+            real = real.shape[-1] or None
+        except RuntimeError:
+            real = None
+        mine = _mine(pool_output_size, size, k, s, p, d, ceil)
+        if mine != real:
+            mismatches.append((size, k, s, p, d, ceil, mine, real))
+    assert not mismatches, mismatches[:5]
+
+
+def test_pool_output_size_course_example_and_default_stride():
+    x = torch.zeros(1, 1, 5, 5)
+    assert pool_output_size(5, 3, ceil_mode=True) == nn.MaxPool2d(3, ceil_mode=True)(x).shape[-1]
+    assert pool_output_size(5, 3) == nn.MaxPool2d(3)(x).shape[-1]
+    assert pool_output_size(32, 2) == 16
+    with pytest.raises(ValueError, match="half of kernel_size"):
+        pool_output_size(8, 2, padding=2)
+
+
+# ------------------------------------------------------------------------ the picture
+def _patches(ax, color):
+    from matplotlib.colors import to_rgba
+
+    want = to_rgba(color)[:3]
+    return [p for p in ax.patches if isinstance(p, Rectangle) and p.get_fill()
+            and tuple(p.get_facecolor()[:3]) == want]
+
+
+@pytest.mark.parametrize("size,k,s,p,d,pos", [(5, 3, 1, 0, 1, 0), (5, 3, 2, 1, 1, 4),
+                                              (7, 3, 2, 1, 2, 3), (6, 2, 3, 0, 1, 100)])
+def test_conv_picture_draws_the_window(size, k, s, p, d, pos):
+    fig = conv_picture(size, k, s, p, d, position=pos)
+    ax_in, ax_out = fig.axes
+    out = conv_output_size(size, k, s, p, d)
+    taps = _patches(ax_in, "tab:blue")
+    assert len(taps) == k * k
+    row, col = divmod(pos % (out * out), out)
+    xs = sorted({t.get_x() for t in taps})
+    ys = sorted({t.get_y() for t in taps})
+    assert xs == [col * s + j * d for j in range(k)]
+    assert ys == [row * s + i * d for i in range(k)]
+    assert len(_patches(ax_out, "tab:orange")) == 1
+    assert (out * out) + 1 == len([q for q in ax_out.patches if isinstance(q, Rectangle)])
+    assert f"= {out}" in fig._suptitle.get_text()
+    # the figure renders (catches layout errors)
+    fig.canvas.draw()
+
+
+def test_conv_picture_explains_a_misfit_instead_of_raising():
+    fig = conv_picture(3, 5)
+    texts = [" ".join(t.get_text().split()) for t in fig.axes[1].texts]
+    assert any("more than the padded input (3 + 2·0 = 3)" in t for t in texts), texts
+
+
+def test_conv_picture_writes_values_and_checks_their_shape():
+    values = torch.arange(25).reshape(5, 5)
+    fig = conv_picture(5, 3, values=values)
+    assert {t.get_text() for t in fig.axes[0].texts} == {str(v) for v in range(25)}
+    with pytest.raises(ValueError, match=r"expected \(5, 5\)"):
+        conv_picture(5, 3, values=torch.zeros(4, 4))
+
+
+def test_conv_explorer_sliders_follow_the_output_size(capsys):
+    box = conv_explorer(input_size=5, kernel_size=3)
+    sliders = box.sliders
+    assert sliders["position"].max == 3 * 3 - 1
+    sliders["stride"].value = 2
+    assert sliders["position"].max == 2 * 2 - 1
+    sliders["kernel_size"].value = 7  # does not fit a 5×5 input without padding
+    assert sliders["position"].max == 0
+    sliders["padding"].value = 1
+    assert sliders["position"].max == 0  # (5 + 2 - 7) // 2 + 1 = 1 → one cell
+    sliders["kernel_size"].value = 1
+    sliders["stride"].value = 1
+    assert sliders["position"].max == (5 + 2) ** 2 - 1
+
+
+# ------------------------------------------------------------------------ images
+def test_to_display_channels_keeps_each_image_together():
+    x = torch.randn(4, 6, 30, 30)
+    y = to_display_channels(x)
+    assert y.shape == (8, 3, 30, 30)
+    assert torch.equal(y[0], x[0, :3]) and torch.equal(y[1], x[0, 3:])
+    assert torch.equal(y[7], x[3, 3:])
+    scaled = to_display_channels(x, rescale=True)
+    assert scaled.amin(dim=(1, 2, 3)).abs().max() < 1e-6
+    assert (scaled.amax(dim=(1, 2, 3)) - 1).abs().max() < 1e-6
+
+
+def test_to_display_channels_errors():
+    with pytest.raises(ValueError, match="5 channels cannot be split"):
+        to_display_channels(torch.zeros(2, 5, 8, 8))
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        to_display_channels(torch.zeros(6, 8, 8))
+
+
+def test_to_display_channels_output_is_accepted_by_add_images(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from course_utils.tb import check_image
+
+    out = nn.Conv2d(3, 6, 3)(torch.rand(2, 3, 32, 32))
+    shown = to_display_channels(out, rescale=True)
+    assert check_image(shown, "NCHW").n == 4
+    with SummaryWriter(tmp_path) as writer:
+        writer.add_images("output", shown, 0)
+    assert list(tmp_path.glob("*tfevents*"))
+
+
+# ------------------------------------------------------------------------ tables
+@pytest.mark.parametrize("model_cls", [Tudui, TuduiPlain, TuduiBN])
+def test_layer_shapes_agree_with_the_formula(model_cls):
+    model = model_cls()
+    shapes = layer_shapes(model, (2, 3, 32, 32))
+    leaves = [m for m in model.modules() if not list(m.children())]
+    assert [name for name, _ in shapes] == [type(m).__name__ for m in leaves]
+    side = 32
+    for module, (_, shape) in zip(leaves, shapes, strict=True):
+        if isinstance(module, nn.Conv2d):
+            side = conv_output_size(side, module.kernel_size[0], module.stride[0],
+                                    module.padding[0], module.dilation[0])
+            assert shape == (2, module.out_channels, side, side)
+        elif isinstance(module, nn.MaxPool2d):
+            side = pool_output_size(side, module.kernel_size, module.stride, module.padding,
+                                    module.dilation, module.ceil_mode)
+            assert shape[-2:] == (side, side)
+    assert shapes[-1][1] == (2, 10)
+
+
+def test_layer_table_prints_shapes_and_parameter_count():
+    text = str(layer_table(Tudui(), (64, 3, 32, 32)))
+    assert "[64, 32, 32, 32]" in text and "[64, 1024]" in text
+    assert "145,578" in text
