@@ -310,12 +310,15 @@ def read_runs(logdir: str | os.PathLike) -> dict[str, dict[str, list[tuple[int, 
 
 def read_tags(logdir: str | os.PathLike) -> dict[str, list[str]]:
     """``{"scalars": [...], "images": [...], ...}``: every tag logged under ``logdir``, by kind
-    (run-prefixed like :func:`read_scalars`). Kinds with no tags are left out."""
+    (run-prefixed like :func:`read_scalars`). Kinds with no tags are left out; ``"graph"``
+    lists the runs that hold a model graph (``add_graph``)."""
     result: dict[str, set] = {}
     for run, acc in _accumulators(logdir, scalars=1, images=1, tensors=1, histograms=1):
         for kind, tags in acc.Tags().items():
             if isinstance(tags, list) and tags:
                 result.setdefault(kind, set()).update(_prefixed(run, t) for t in tags)
+            elif kind == "graph" and tags is True:
+                result.setdefault("graph", set()).add(run)
     return {kind: sorted(tags) for kind, tags in sorted(result.items())}
 
 
@@ -441,6 +444,11 @@ def show(logdir: str | os.PathLike, height: int = 600, static: bool | None = Non
     if static:
         check_server(logdir)
         _display(plot_scalars(logdir))
+        others = {kind: tags for kind, tags in read_tags(logdir).items() if kind != "scalars"}
+        if others:  # the static plot shows scalars only: say what else TensorBoard would show
+            print("Also logged (see them in TensorBoard):",
+                  "; ".join(f"{'model graph in run' if kind == 'graph' else kind}: "
+                            f"{', '.join(tags)}" for kind, tags in others.items()))
         return None
     if "google.colab" in sys.modules:  # Colab proxies ports itself: use TensorBoard's helper
         import shlex
