@@ -18,7 +18,7 @@ from course_utils.devices import pick_device
 
 #: The CIFAR-10 weights shipped with the course (how they were made and their measured test
 #: accuracy: course_utils/weights/README.md).
-SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / "cifar10_tudui-bn.pt"
+SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / "cifar10_improved.pt"
 
 
 def load_trained(checkpoint: str | os.PathLike | None = None, model_name: str | None = None,

@@ -1,0 +1,176 @@
+"""Training and evaluation throughput: the original course loop vs. ``course_utils``'s engine.
+
+Three ways to train the same network (``Tudui``, SGD lr 0.01, batch 64) on the same images,
+interleaved round by round in one process so that all three meet the same machine load:
+
+* ``original`` — the course's P27 loop: ``ImageFolder`` over the JPEG files with
+  ``ToTensor`` (every image decoded again for every epoch), a default ``DataLoader``;
+* ``engine`` — ``course_utils``: the set decoded once into a cached uint8 tensor,
+  ``TensorLoader`` converting one batch at a time, ``engine.train_one_epoch``;
+* ``ceiling`` — pure compute: the same model and optimizer stepping through float tensors
+  prepared before the clock starts (no data pipeline at all).
+
+Evaluation is compared as well: the original loop (``DataLoader`` batch 64, ``no_grad``)
+against ``engine.evaluate`` (``TensorLoader`` batch 1000, ``inference_mode``).
+
+    COURSE_DATA_DIR=../shared/data python benchmarks/throughput.py            # 10,000 images
+    COURSE_DATA_DIR=../shared/data python benchmarks/throughput.py --images 50000 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import _common
+import torch
+import torchvision
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+
+from course_utils import engine, loaders, models
+
+
+def original_epoch(model, loader, optimizer, loss_fn):
+    """The course's training loop (P27), including its ``loss.item()`` every 100 steps."""
+    model.train()
+    step = 0
+    for imgs, targets in loader:
+        outputs = model(imgs)
+        loss = loss_fn(outputs, targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        step += 1
+        if step % 100 == 0:
+            loss.item()
+
+
+def original_eval(model, loader, loss_fn):
+    """The course's test loop (P27): ``no_grad``, batch 64, accuracy summed per batch."""
+    model.eval()
+    correct, total_loss = 0, 0.0
+    with torch.no_grad():
+        for imgs, targets in loader:
+            outputs = model(imgs)
+            total_loss += loss_fn(outputs, targets).item()
+            correct += (outputs.argmax(1) == targets).sum().item()
+    return correct
+
+
+def ceiling_epoch(model, batches, optimizer, loss_fn):
+    """The same steps on ready-made float batches: no decoding, no conversion, no shuffling."""
+    model.train()
+    for imgs, targets in batches:
+        loss = loss_fn(model(imgs), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+
+def fresh(channels_last: bool):
+    torch.manual_seed(0)
+    model = models.Tudui()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model, torch.optim.SGD(model.parameters(), lr=0.01)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=10_000,
+                        help="training images per epoch (spread over all classes; max 50000)")
+    parser.add_argument("--test-images", type=int, default=10_000, help="evaluation images")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--eval-batch-size", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-channels-last", action="store_true",
+                        help="engine and ceiling keep the default NCHW memory layout")
+    parser.add_argument("--require-full", action="store_true")
+    parser.add_argument("--out", default=None, help="folder for the JSON result")
+    args = parser.parse_args(argv)
+    threads = _common.set_threads(args.threads)
+    channels_last = not args.no_channels_last
+
+    train_ds, train_dir = _common.cifar10_split(True, allow_sample=not args.require_full)
+    test_ds, test_dir = _common.cifar10_split(False, allow_sample=not args.require_full)
+    keep = _common.data.spread_indices(len(train_ds), args.images)
+    keep_test = _common.data.spread_indices(len(test_ds), args.test_images)
+    n, n_test = len(keep), len(keep_test)
+
+    # original: JPEG files → PIL → ToTensor for every item, default DataLoader
+    to_tensor = torchvision.transforms.ToTensor()
+    folder_train = Subset(torchvision.datasets.ImageFolder(str(train_dir), to_tensor), keep)
+    folder_test = Subset(torchvision.datasets.ImageFolder(str(test_dir), to_tensor), keep_test)
+    orig_train = DataLoader(folder_train, batch_size=args.batch_size, shuffle=True)
+    orig_test = DataLoader(folder_test, batch_size=64)
+    # engine: uint8 tensors decoded once (cached by course_utils.data)
+    xs, ys = _common.data.as_tensors(train_ds)
+    xs, ys = xs[keep], ys[keep]
+    xt, yt = _common.data.as_tensors(test_ds)
+    xt, yt = xt[keep_test], yt[keep_test]
+    eng_train = loaders.TensorLoader(xs, ys, args.batch_size, shuffle=True)
+    eng_test = loaders.TensorLoader(xt, yt, args.eval_batch_size)
+    # ceiling: float batches ready in memory before timing
+    ceiling = [(x, y) for x, y in loaders.TensorLoader(xs, ys, args.batch_size, shuffle=True)]
+    if channels_last:
+        ceiling = [(x.contiguous(memory_format=torch.channels_last), y) for x, y in ceiling]
+
+    loss_fn = nn.CrossEntropyLoss()
+    runs = {k: [] for k in ("original", "engine", "ceiling", "original_eval", "engine_eval")}
+    print(f"{n:,} training / {n_test:,} test images, batch {args.batch_size}, {threads} threads, "
+          f"{args.rounds} rounds, engine channels_last={channels_last}")
+    for r in range(args.rounds):
+        for name in ("original", "engine", "ceiling"):
+            model, opt = fresh(channels_last and name != "original")
+            rec = {}
+            with _common.measure(rec):
+                if name == "original":
+                    original_epoch(model, orig_train, opt, loss_fn)
+                elif name == "engine":
+                    engine.train_one_epoch(model, eng_train, loss_fn, opt, "cpu", progress=False)
+                else:
+                    ceiling_epoch(model, ceiling, opt, loss_fn)
+            rec["images_per_second"] = n / rec["seconds"]
+            runs[name].append(rec)
+            if name == "original":
+                ev = {}
+                with _common.measure(ev):
+                    original_eval(model, orig_test, loss_fn)
+                ev["images_per_second"] = n_test / ev["seconds"]
+                runs["original_eval"].append(ev)
+            elif name == "engine":
+                ev = {}
+                with _common.measure(ev):
+                    engine.evaluate(model, eng_test, loss_fn, "cpu")
+                ev["images_per_second"] = n_test / ev["seconds"]
+                runs["engine_eval"].append(ev)
+        print(f"round {r + 1}: " + ", ".join(
+            f"{k} {v[-1]['images_per_second']:.0f} img/s" for k, v in runs.items()), flush=True)
+
+    med = {k: _common.median([x["images_per_second"] for x in v]) for k, v in runs.items()}
+    per_round = [
+        {"engine_vs_original": runs["engine"][i]["images_per_second"]
+         / runs["original"][i]["images_per_second"],
+         "engine_vs_ceiling": runs["engine"][i]["images_per_second"]
+         / runs["ceiling"][i]["images_per_second"]}
+        for i in range(args.rounds)
+    ]
+    summary = {
+        "median_images_per_second": med,
+        "engine_vs_original": _common.median([p["engine_vs_original"] for p in per_round]),
+        "engine_vs_ceiling": _common.median([p["engine_vs_ceiling"] for p in per_round]),
+        "eval_engine_vs_original": med["engine_eval"] / med["original_eval"],
+    }
+    print("\nmedian images/second: " + ", ".join(f"{k} {v:.0f}" for k, v in med.items()))
+    print(f"engine / original loop: {summary['engine_vs_original']:.2f}x (target >= 1.35x)")
+    print(f"engine / ceiling:       {summary['engine_vs_ceiling']:.1%} (target >= 95%)")
+    print(f"evaluation, engine / original: {summary['eval_engine_vs_original']:.2f}x")
+    result = {"args": vars(args), "data": train_ds.source, "images": n, "test_images": n_test,
+              "runs": runs, "per_round": per_round, **summary}
+    _common.save_result("throughput", result, args.out)
+    return result
+
+
+if __name__ == "__main__":
+    main()
