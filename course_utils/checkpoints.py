@@ -9,6 +9,8 @@
   newest ``epoch_NNN.pt``) — what ``fit(resume=True)`` continues from.
 * :func:`load_whole_model` (the course's "method 1") needs ``trust=True`` and says why.
 * :func:`new_run_dir` gives every run a fresh folder so nothing earlier is overwritten.
+* :func:`load_pretrained` builds a torchvision model with downloaded weights (P25), or says
+  in one line why it cannot (offline, not cached) instead of a wall of traceback.
 
 >>> import torch, tempfile
 >>> net = torch.nn.Linear(4, 2)
@@ -25,6 +27,7 @@ import os
 import pickle
 import re
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 import torch
@@ -379,3 +382,46 @@ def save_with_device_tag(obj, path, location: str = "cuda:0") -> Path:
         return atomic_save(obj, path)
     finally:
         _TAG.reset(token)
+
+
+# ------------------------------------------------------------------ pretrained weights
+def pretrained_file(weights) -> Path:
+    """Where torchvision keeps ``weights`` once downloaded:
+    ``<torch.hub.get_dir()>/checkpoints/<file name>`` (``$TORCH_HOME/hub/checkpoints``).
+
+    >>> pretrained_file(torchvision.models.VGG16_Weights.DEFAULT).name
+    'vgg16-397923af.pth'
+    """
+    name = Path(urllib.parse.urlsplit(weights.url).path).name
+    return Path(torch.hub.get_dir()) / "checkpoints" / name
+
+
+def load_pretrained(builder, weights, *, download: bool = True, **kwargs) -> nn.Module:
+    """``builder(weights=weights)`` — e.g. ``load_pretrained(torchvision.models.vgg16,
+    VGG16_Weights.DEFAULT)`` — offline when the file is cached, else after a download.
+
+    Raises :class:`course_utils.download.OfflineError` with one clear sentence when the
+    file is not cached and ``download=False`` or the server cannot be reached.
+    """
+    from course_utils import download as dl
+
+    path = pretrained_file(weights)
+    size = weights.meta.get("_file_size")
+    what = f"{weights} ({size:.0f} MB)" if size else str(weights)
+    if not path.is_file():
+        advice = (f"Run this once online (the file is then kept at {path}), or copy "
+                  f"{path.name} there from a machine that has it. Without it, build the "
+                  "model with weights=None (same layers, random weights).")
+        if not download:
+            raise dl.OfflineError(f"{what} is not downloaded yet and downloading is off. {advice}")
+        if not dl.host_reachable(weights.url):
+            host = urllib.parse.urlsplit(weights.url).hostname
+            raise dl.OfflineError(f"{what} is not downloaded yet and {host} cannot be reached "
+                                  f"(offline?). {advice}")
+        print(f"[course_utils] downloading {what} to {path} (once) …")
+    try:
+        return builder(weights=weights, **kwargs)
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad hash a RuntimeError
+        raise dl.OfflineError(
+            f"could not get {what}: {type(exc).__name__}: {str(exc).splitlines()[0]}. "
+            f"Delete {path} if it exists and try again online.") from None

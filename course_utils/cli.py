@@ -23,12 +23,16 @@ RECIPES = {
     # the original course: Tudui, SGD lr 0.01, batch 64, ToTensor only
     "original": dict(model="tudui", lr=0.01, momentum=0.0, augment=False, normalize=False,
                      schedule="none"),
-    # BatchNorm + ReLU, momentum, one-cycle learning rate, flips and crops
-    "improved": dict(model="tudui-bn", lr=0.05, momentum=0.9, augment=True, normalize=True,
-                     schedule="onecycle"),
+    # TuduiImproved (3x3 conv, BatchNorm, ReLU, global pool), Nesterov momentum, one-cycle
+    # learning rate, label smoothing, flips and shifts; 10 epochs (see BENCHMARKS.md)
+    "improved": dict(model="tudui-improved", lr=0.2, momentum=0.9, augment=True,
+                     normalize=True, schedule="onecycle", batch_size=256, weight_decay=5e-4,
+                     label_smoothing=0.1, pct_start=0.25, drop_last=True, channels_last=True),
 }
 #: Defaults of options that a resumed run takes from its checkpoint instead.
-DEFAULTS = dict(recipe="original", batch_size=64, seed=0, limit=None)
+DEFAULTS = dict(recipe="original", seed=0, limit=None)
+#: Options whose default comes from the recipe (``batch_size``: 64 when a recipe has none).
+FROM_RECIPE = ("model", "lr", "momentum", "batch_size")
 #: Settings a resumed run must keep (changing them mid-run would not continue the same run).
 FIXED_ON_RESUME = ("recipe", "model", "lr", "momentum", "batch_size", "limit", "seed")
 
@@ -143,6 +147,12 @@ def _terminal_width() -> int:
         return 100
 
 
+def _per_recipe(key: str) -> str:
+    """``"original 64, improved 256"`` — a setting's default in every recipe."""
+    return ", ".join(f"{name} {recipe.get(key, 64 if key == 'batch_size' else None)}"
+                     for name, recipe in RECIPES.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m course_utils`` parser with its ``train`` and ``predict`` commands."""
     from course_utils import __version__
@@ -169,17 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
                "  python -m course_utils train --resume runs/<run folder> --epochs 20")
     t.add_argument("--recipe", choices=sorted(RECIPES), default=None,
                    help="'original' (default): Tudui, SGD lr 0.01, ToTensor only (P27); "
-                        "'improved': BatchNorm+ReLU, momentum 0.9, one-cycle LR, flips and crops")
+                        "'improved': BatchNorm+ReLU network, momentum, one-cycle LR, flips "
+                        "and shifts")
     t.add_argument("--model", choices=sorted(MODELS), default=None,
                    help="network (default: the recipe's)")
     t.add_argument("--epochs", type=_positive_int, default=None, metavar="N",
                    help="passes over the training set, in all (default 10; 1 in fast mode)")
     t.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
-                   help=f"images per step (default {DEFAULTS['batch_size']})")
+                   help=f"images per step (default: the recipe's, {_per_recipe('batch_size')})")
     t.add_argument("--lr", type=_positive_float, default=None,
-                   help="learning rate (default: the recipe's, 0.01 or 0.05)")
+                   help=f"learning rate (default: the recipe's, {_per_recipe('lr')})")
     t.add_argument("--momentum", type=_momentum, default=None, metavar="M",
-                   help="SGD momentum in [0, 1) (default: the recipe's, 0 or 0.9)")
+                   help=f"SGD momentum, 0 ≤ M < 1 (default: {_per_recipe('momentum')})")
     t.add_argument("--device", type=_device, default="auto",
                    help="auto (default: cuda → mps → cpu), cpu, cuda, cuda:N or mps")
     t.add_argument("--data-dir", type=_existing_dir, default=None, metavar="DIR",
@@ -231,10 +242,9 @@ def resolve_config(args) -> dict:
                     f"its settings. Leave out {flag}, or start a new run without --resume.")
     config = {**DEFAULTS, **stored, **{k: v for k, v in given.items() if v is not None}}
     recipe = RECIPES[config["recipe"]]
-    for key in ("model", "lr", "momentum"):
-        config.setdefault(key, recipe[key])
-        if config[key] is None:
-            config[key] = recipe[key]
+    for key in FROM_RECIPE:
+        if config.get(key) is None:
+            config[key] = recipe.get(key, 64 if key == "batch_size" else None)
     config["epochs"] = given["epochs"] or stored.get("epochs") or settings.scaled(10, 1)
     if stored and recipe["schedule"] != "none" and config["epochs"] != stored.get("epochs"):
         raise ValueError(
@@ -259,13 +269,13 @@ def _stored_config(run_dir: Path) -> dict:
     return config
 
 
-def _loaders(config: dict, device):
+def _loaders(config: dict, recipe: dict, device):
+    """``(train loader, test loader, normalize)`` for a recipe."""
     import torchvision
     from torch.utils.data import DataLoader
 
     from course_utils import data, loaders
 
-    recipe = RECIPES[config["recipe"]]
     normalize = (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD) if recipe["normalize"] else None
     limit, batch = config["limit"], config["batch_size"]
     if recipe["augment"] or normalize:  # decoded once into uint8 tensors, batches on device
@@ -273,8 +283,10 @@ def _loaders(config: dict, device):
         if limit:
             keep = data.spread_indices(len(ys), limit)
             xs, ys = xs[keep], ys[keep]
+        drop_last = recipe.get("drop_last", False) and len(ys) > batch
         train = loaders.TensorLoader(xs, ys, batch, shuffle=True, normalize=normalize,
-                                     augment=recipe["augment"], device=device)
+                                     augment=recipe["augment"], drop_last=drop_last,
+                                     device=device)
         test = loaders.TensorLoader(*data.as_tensors(data.cifar10(train=False)),
                                     batch_size=512, normalize=normalize, device=device)
     else:  # the original recipe's pipeline: PIL image → ToTensor for every item
@@ -287,39 +299,83 @@ def _loaders(config: dict, device):
     return train, test, normalize
 
 
-def run_train(args) -> int:
+def build_training(recipe: dict, config: dict, steps_per_epoch: int):
+    """``(model, optimizer, scheduler or None, loss_fn)`` for a recipe of :data:`RECIPES`
+    with the run's ``config`` (model, lr, momentum, epochs)."""
+    import torch
+    from torch import nn
+
+    from course_utils import models
+
+    model = models.build_model(config["model"])
+    if recipe.get("channels_last"):
+        model = model.to(memory_format=torch.channels_last)
+    momentum = config["momentum"]
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config["lr"], momentum=momentum, nesterov=momentum > 0,
+        weight_decay=recipe.get("weight_decay", 5e-4 if momentum else 0))
+    scheduler = None
+    if recipe["schedule"] == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config["lr"], epochs=config["epochs"],
+            steps_per_epoch=steps_per_epoch, pct_start=recipe.get("pct_start", 0.3))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.get("label_smoothing", 0.0))
+    return model, optimizer, scheduler, loss_fn
+
+
+def train_recipe(recipe: str = "original", *, epochs: int | None = None, device="auto",
+                 logdir="runs", run_name: str | None = None, resume_dir=None,
+                 progress: bool = True, **options) -> tuple[Path, list[dict]]:
+    """Train a recipe of :data:`RECIPES` the way ``python -m course_utils train`` does.
+
+    ``options``: ``model``, ``lr``, ``momentum``, ``batch_size``, ``limit``, ``seed``
+    (None or absent = the recipe's/default). A new run folder is made under ``logdir``
+    unless ``resume_dir`` names a run to continue. Returns ``(run folder, history)``.
+
+    >>> # run_dir, history = train_recipe("improved", epochs=3, limit=500)
+    """
     import torch
 
     from course_utils import checkpoints, engine, models
     from course_utils.devices import pick_device
 
-    config = resolve_config(args)
-    if args.data_dir is not None:
-        os.environ["COURSE_DATA_DIR"] = str(args.data_dir)
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}.")
+    unknown = sorted(set(options) - {"model", "lr", "momentum", "batch_size", "limit", "seed"})
+    if unknown:
+        raise TypeError(f"train_recipe() got unknown options {unknown}.")
+    config = {**DEFAULTS, "recipe": recipe, "epochs": epochs or settings.scaled(10, 1),
+              **{k: v for k, v in options.items() if v is not None}}
+    for key in FROM_RECIPE:
+        if config.get(key) is None:
+            config[key] = RECIPES[recipe].get(key, 64 if key == "batch_size" else None)
     torch.manual_seed(config["seed"])
-    device = pick_device(args.device)
-    train_loader, test_loader, normalize = _loaders(config, device)
-
-    model = models.build_model(config["model"])
-    momentum = config["momentum"]
-    optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=momentum,
-                                nesterov=momentum > 0, weight_decay=5e-4 if momentum else 0)
-    scheduler = None
-    if RECIPES[config["recipe"]]["schedule"] == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config["lr"], epochs=config["epochs"],
-            steps_per_epoch=len(train_loader))
-
-    run_dir = args.resume or checkpoints.new_run_dir(args.logdir, args.run_name or
-                                                     config["recipe"])
+    device = pick_device(device)
+    train_loader, test_loader, normalize = _loaders(config, RECIPES[recipe], device)
+    model, optimizer, scheduler, loss_fn = build_training(RECIPES[recipe], config,
+                                                          len(train_loader))
+    run_dir = Path(resume_dir) if resume_dir is not None else checkpoints.new_run_dir(
+        logdir, run_name or recipe)
     print(f"[course_utils] model {config['model']} ({models.count_parameters(model):,} "
           f"parameters), {len(train_loader.dataset):,} training images, {config['epochs']} "
           f"epoch(s), lr {config['lr']}, batch {config['batch_size']}, run folder {run_dir}")
     history = engine.fit(
         model, train_loader, test_loader, epochs=config["epochs"], optimizer=optimizer,
-        scheduler=scheduler, device=device, run_dir=run_dir, resume=args.resume is not None,
-        model_name=config["model"], metadata={"config": config, "normalize": normalize},
-        progress=not args.no_progress)
+        loss_fn=loss_fn, scheduler=scheduler, device=device, run_dir=run_dir,
+        resume=resume_dir is not None, model_name=config["model"],
+        metadata={"config": config, "normalize": normalize}, progress=progress)
+    return run_dir, history
+
+
+def run_train(args) -> int:
+    config = resolve_config(args)
+    if args.data_dir is not None:
+        os.environ["COURSE_DATA_DIR"] = str(args.data_dir)
+    options = {k: v for k, v in config.items() if k not in ("recipe", "epochs")}
+    run_dir, history = train_recipe(
+        config["recipe"], epochs=config["epochs"], device=args.device, logdir=args.logdir,
+        run_name=args.run_name, resume_dir=args.resume, progress=not args.no_progress,
+        **options)
     if history:
         last = history[-1]
         print(f"done: test accuracy {last['test_accuracy']:.4f} after epoch {last['epoch']}; "

@@ -204,3 +204,30 @@ def test_new_run_dir_never_reuses_a_folder(tmp_path):
     second = checkpoints.new_run_dir(tmp_path, "exp")
     assert first != second and first.is_dir() and second.is_dir()
     assert first.name.endswith("_exp")
+
+
+def test_load_pretrained_offline_and_cached(tmp_path, monkeypatch):
+    from torchvision.models import Weights
+
+    from course_utils.download import OfflineError
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    weights = Weights(url="https://download.pytorch.org/models/tudui-course.pth",
+                      transforms=None, meta={"_file_size": 0.6})
+
+    def builder(weights):
+        model = models.Tudui()
+        model.load_state_dict(torch.hub.load_state_dict_from_url(weights.url, progress=False))
+        return model
+
+    path = checkpoints.pretrained_file(weights)
+    assert path == tmp_path / "torch" / "hub" / "checkpoints" / "tudui-course.pth"
+    with pytest.raises(OfflineError, match="downloading is off"):
+        checkpoints.load_pretrained(builder, weights, download=False)
+    with pytest.raises(OfflineError, match="download.pytorch.org cannot be reached"):
+        checkpoints.load_pretrained(builder, weights)  # the test suite blocks the network
+    original, _, _ = _trained_pair()
+    path.parent.mkdir(parents=True)
+    torch.save(original.state_dict(), path)  # as if downloaded earlier
+    loaded = checkpoints.load_pretrained(builder, weights, download=False)
+    assert _same_weights(original, loaded)

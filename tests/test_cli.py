@@ -55,7 +55,7 @@ def test_help_reads_clearly():
     for option in ("--epochs", "--batch-size", "--lr", "--device", "--data-dir", "--logdir",
                    "--resume", "--model", "--recipe", "--limit", "examples:"):
         assert option in train.stdout, option
-    assert "(default 64)" in train.stdout and "None" not in train.stdout
+    assert "original 64" in train.stdout and "None" not in train.stdout
     assert max(len(line) for line in train.stdout.splitlines()) <= 100
     pred = _cli("predict", "--help")
     assert pred.returncode == 0
@@ -176,7 +176,7 @@ def test_improved_recipe_records_its_normalisation(capsys, offline, tmp_path):
     (folder,) = logdir.iterdir()
     assert folder.name.endswith("_improved")
     state = checkpoints.load_checkpoint(folder / "checkpoints" / "last.pt")
-    assert state["model_name"] == "tudui-bn"
+    assert state["model_name"] == cli.RECIPES["improved"]["model"]
     assert state["normalize"] == (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD)
     assert state["scheduler_state"] is not None
     model = predict.load_trained(folder / "checkpoints" / "last.pt")

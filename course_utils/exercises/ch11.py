@@ -1,0 +1,177 @@
+"""Chapter 11 (P32): preprocessing any photo, top-k probabilities, loading GPU files safely."""
+
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from course_utils.data import CIFAR10_CLASSES, demo_image
+from course_utils.exercises import Exercise, expect
+
+
+def _check_q1(fn):
+    expect(callable(fn), "`answer` should be a function preprocess(path) → tensor.")
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = Image.open(demo_image("dog"))
+        for mode in ("RGBA", "L", "RGB"):
+            path = Path(tmp) / f"dog_{mode}.png"
+            photo.convert(mode).save(path)
+            x = fn(str(path))
+            expect(isinstance(x, torch.Tensor), f"for a {mode} photo it returns "
+                   f"{type(x).__name__}, not a tensor.")
+            expect(x.shape == (1, 3, 32, 32), f"a {mode} photo gives shape {tuple(x.shape)}; "
+                   "the network wants (1, 3, 32, 32): convert('RGB'), Resize((32, 32)), "
+                   "ToTensor, then add the batch dimension.")
+            expect(x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1,
+                   "values should be float32 in [0, 1] (ToTensor).")
+            rgb = np.asarray(photo.convert(mode).convert("RGB").resize((32, 32),
+                                                                       Image.BILINEAR))
+            expected = torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() / 255
+            expect(torch.allclose(x[0], expected, atol=2 / 255),
+                   f"the pixels of the {mode} photo are not the photo resized to 32×32 — "
+                   "resize the whole photo (Resize((32, 32))), do not crop it.")
+
+
+q1 = Exercise(
+    "11.1",
+    "Write preprocess(path) that turns any photo file (RGBA, grayscale or RGB, any size) into a "
+    "float tensor of shape (1, 3, 32, 32) with values in [0, 1]. Assign it to `answer`.",
+    _check_q1,
+    hint_text="Image.open(path).convert('RGB'), then Compose([Resize((32, 32)), ToTensor()]), "
+              "then .unsqueeze(0) (or torch.reshape(x, (1, 3, 32, 32))).",
+    solution_code="""
+        import torchvision.transforms as T
+        from PIL import Image
+        def preprocess(path):
+            image = Image.open(path).convert("RGB")
+            return T.Compose([T.Resize((32, 32)), T.ToTensor()])(image).unsqueeze(0)
+        answer = preprocess
+    """,
+    wrong=[
+        lambda p: __import__("torchvision").transforms.ToTensor()(
+            Image.open(p).resize((32, 32))).unsqueeze(0),
+        lambda p: __import__("torchvision").transforms.ToTensor()(
+            Image.open(p).convert("RGB").resize((32, 32))),
+        lambda p: __import__("torchvision").transforms.ToTensor()(
+            Image.open(p).convert("RGB").crop((0, 0, 32, 32))).unsqueeze(0),
+    ],
+)
+
+
+def _check_q2(fn):
+    expect(callable(fn), "`answer` should be a function top3(logits).")
+    g = torch.Generator().manual_seed(11)
+    for _ in range(3):
+        logits = torch.randn(1, 10, generator=g) * 3
+        z = logits[0].double().numpy()
+        probs = np.exp(z - z.max())
+        probs /= probs.sum()
+        order = np.argsort(-probs)[:3]
+        got = fn(logits)
+        expect(isinstance(got, list) and len(got) == 3,
+               f"return a list of 3 (class name, probability) pairs, got {got!r:.80}.")
+        names = [pair[0] for pair in got]
+        expect(all(isinstance(n, str) for n in names),
+               "the first item of each pair should be the class name (use the list of classes).")
+        expect(names == [CIFAR10_CLASSES[i] for i in order],
+               f"classes {names} are not the three most likely, most likely first.")
+        values = [pair[1] for pair in got]
+        expect(all(isinstance(v, float) for v in values),
+               "the probabilities should be Python floats (.item() or .tolist()).")
+        expect(all(math.isclose(v, probs[i], abs_tol=1e-5) for v, i in zip(values, order,
+                                                                             strict=True)),
+               "these are not probabilities: apply softmax over the 10 logits first.")
+
+
+q2 = Exercise(
+    "11.2",
+    "Write top3(logits) for logits of shape (1, 10): it returns the 3 most likely CIFAR-10 "
+    "classes as [(name, probability), ...], most likely first, probabilities as floats. "
+    "Assign it to `answer`.",
+    _check_q2,
+    hint_text="probs = logits.softmax(dim=1)[0]; values, indices = probs.topk(3); names from "
+              "course_utils.data.CIFAR10_CLASSES.",
+    solution_code="""
+        from course_utils.data import CIFAR10_CLASSES
+        def top3(logits):
+            values, indices = logits.softmax(dim=1)[0].topk(3)
+            return [(CIFAR10_CLASSES[i], v) for v, i in zip(values.tolist(), indices.tolist())]
+        answer = top3
+    """,
+    wrong=[
+        lambda x: _pairs(x[0].topk(3)),  # logits, not probabilities
+        lambda x: x.softmax(1)[0].topk(3).indices.tolist(),  # indices only
+        lambda x: _pairs(x.softmax(1)[0].topk(3, largest=False)),  # least likely
+    ],
+)
+
+
+def _pairs(top) -> list:
+    return [(CIFAR10_CLASSES[i], v)
+            for v, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)]
+
+
+TRIPPED = []
+
+
+def _tripwire():
+    """Runs only if a file is unpickled with weights_only=False."""
+    TRIPPED.append(True)
+    return {}
+
+
+class _Sneaky:
+    def __reduce__(self):
+        return (_tripwire, ())
+
+
+def _check_q3(fn):
+    from course_utils.checkpoints import save_with_device_tag
+
+    expect(callable(fn), "`answer` should be a function load_on_cpu(path) → state_dict.")
+    weights = {"w": torch.arange(6.0).view(2, 3), "b": torch.ones(2)}
+    with tempfile.TemporaryDirectory() as tmp:
+        gpu_file = save_with_device_tag(weights, Path(tmp) / "from_gpu.pt", "cuda:0")
+        try:
+            loaded = fn(str(gpu_file))
+        except RuntimeError as exc:
+            raise AssertionError(f"loading a GPU-saved file on this machine fails "
+                                 f"({str(exc).splitlines()[0][:90]}…): pass map_location.") \
+                from None
+        expect(isinstance(loaded, dict) and set(loaded) == set(weights),
+               f"it should return the file's dict with keys {sorted(weights)}.")
+        expect(all(t.device.type == "cpu" for t in loaded.values()),
+               "the tensors are not on the CPU: map_location='cpu' puts them there.")
+        expect(all(torch.equal(loaded[k], weights[k]) for k in weights), "the values changed.")
+        trap = Path(tmp) / "untrusted.pt"
+        torch.save({"w": torch.ones(1), "x": _Sneaky()}, trap)
+        TRIPPED.clear()
+        try:
+            fn(str(trap))
+        except Exception:  # noqa: BLE001 — refusing the file is the right answer
+            pass
+        expect(not TRIPPED, "a file from the internet just ran code while loading: keep "
+               "weights_only=True (the default) — never weights_only=False for files you "
+               "did not make.")
+
+
+q3 = Exercise(
+    "11.3",
+    "Write load_on_cpu(path): load a state_dict that was saved on a GPU, with every tensor on "
+    "the CPU, safely (a file from the internet must not be able to run code). Assign it to "
+    "`answer`.",
+    _check_q3,
+    hint_text="torch.load(path, map_location='cpu', weights_only=True)",
+    solution_code="""
+        import torch
+        def load_on_cpu(path):
+            return torch.load(path, map_location="cpu", weights_only=True)
+        answer = load_on_cpu
+    """,
+    wrong=[lambda p: torch.load(p, map_location="cpu", weights_only=False),
+           lambda p: torch.load(p),
+           "map_location='cpu'"],
+)

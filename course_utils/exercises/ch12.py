@@ -1,0 +1,133 @@
+"""Chapter 12 (P33): argparse — required options, defaults, types, argv lists, exit codes."""
+
+import argparse
+import contextlib
+import io
+
+from course_utils.exercises import Exercise, expect
+
+
+def _parse(parser, argv):
+    """``parser.parse_args(argv)`` → (Namespace or None, exit code or None); stderr swallowed."""
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            return parser.parse_args(argv), None
+        except SystemExit as exc:
+            return None, exc.code
+
+
+def _check_q1(parser):
+    expect(isinstance(parser, argparse.ArgumentParser),
+           f"`answer` should be an argparse.ArgumentParser, got {type(parser).__name__}.")
+    args, code = _parse(parser, [])
+    expect(code == 2, "with no options at all it should stop with an error: --dataroot is "
+           "required (required=True).")
+    args, code = _parse(parser, ["--dataroot", "./datasets/maps"])
+    expect(code is None, "`--dataroot ./datasets/maps` alone should be enough.")
+    expect(getattr(args, "dataroot", None) == "./datasets/maps", "args.dataroot is not set.")
+    expect(getattr(args, "name", None) == "experiment_name",
+           f"args.name should default to 'experiment_name', got {getattr(args, 'name', None)!r}.")
+    expect(getattr(args, "epochs", None) == 10 and isinstance(args.epochs, int),
+           f"args.epochs should default to the int 10, got {getattr(args, 'epochs', None)!r}.")
+    args, code = _parse(parser, ["--dataroot", "d", "--epochs", "3", "--name", "maps"])
+    expect(code is None and args.epochs == 3 and isinstance(args.epochs, int),
+           "`--epochs 3` should give the int 3: add type=int.")
+    expect(args.name == "maps", "`--name maps` should set args.name.")
+    args, code = _parse(parser, ["--dataroot", "d", "--epochs", "three"])
+    expect(code == 2, "`--epochs three` should be refused (type=int does that).")
+
+
+def _parser(required=True, epochs_type=int):
+    p = argparse.ArgumentParser()
+    p.add_argument("--dataroot", required=required)
+    p.add_argument("--name", default="experiment_name")
+    p.add_argument("--epochs", type=epochs_type, default=10)
+    return p
+
+
+q1 = Exercise(
+    "12.1",
+    "Build an argparse.ArgumentParser like CycleGAN's options: --dataroot is required, --name "
+    "defaults to 'experiment_name', --epochs is an int that defaults to 10. Assign the parser "
+    "to `answer` (do not call parse_args).",
+    _check_q1,
+    hint_text="parser.add_argument('--dataroot', required=True); ... default=...; "
+              "... type=int, default=10.",
+    solution_code="""
+        import argparse
+        parser = argparse.ArgumentParser(description="train a model")
+        parser.add_argument("--dataroot", required=True, help="path to the images")
+        parser.add_argument("--name", default="experiment_name", help="name of the experiment")
+        parser.add_argument("--epochs", type=int, default=10, help="number of epochs")
+        answer = parser
+    """,
+    wrong=[_parser(required=False), _parser(epochs_type=str), "parser"],
+)
+
+
+def _check_q2(argv):
+    from course_utils.cli import build_parser
+
+    expect(isinstance(argv, list) and all(isinstance(a, str) for a in argv),
+           "`answer` should be a list of strings, like sys.argv[1:].")
+    expect(not any(" " in a for a in argv), "each word is its own list item: "
+           "['--epochs', '5'], not ['--epochs 5'].")
+    expect(argv[:1] == ["train"], "the command comes first: ['train', ...].")
+    args, code = _parse(build_parser(), argv)
+    expect(code is None, "the course's parser refuses it; try it: "
+           "course_utils.cli.main(answer) or build_parser().parse_args(answer).")
+    for key, want in (("recipe", "improved"), ("epochs", 5), ("batch_size", 128),
+                      ("device", "cpu")):
+        expect(getattr(args, key) == want, f"args.{key} is {getattr(args, key)!r}, "
+               f"should be {want!r}.")
+    expect(str(args.logdir).replace("\\", "/") == "runs/exp",
+           f"args.logdir is {str(args.logdir)!r}, should be 'runs/exp'.")
+
+
+q2 = Exercise(
+    "12.2",
+    "Write the argument list (as in sys.argv[1:]) for `python -m course_utils` that trains the "
+    "improved recipe for 5 epochs with batch size 128 on the CPU, logging under runs/exp. "
+    "Assign the list of strings to `answer`.",
+    _check_q2,
+    hint_text="['train', '--recipe', 'improved', '--epochs', '5', ...] — see "
+              "`python -m course_utils train --help` for the option names.",
+    solution_code="""
+        answer = ["train", "--recipe", "improved", "--epochs", "5", "--batch-size", "128",
+                  "--device", "cpu", "--logdir", "runs/exp"]
+    """,
+    wrong=[["train", "--recipe improved", "--epochs 5"],
+           ["--recipe", "improved", "--epochs", "5", "--batch-size", "128", "--device", "cpu",
+            "--logdir", "runs/exp"],
+           ["train", "--recipe", "improved", "--epochs", "5", "--batch_size", "128",
+            "--device", "cpu", "--logdir", "runs/exp"],
+           "train --recipe improved"],
+)
+
+
+def _check_q3(answer):
+    from course_utils.cli import build_parser
+
+    expect(isinstance(answer, int) and not isinstance(answer, bool),
+           f"`answer` should be the exit code, an int (result.returncode), got {answer!r}.")
+    _, code = _parse(build_parser(), ["train", "--epochs", "0"])
+    expect(answer != 0, "0 means success; `--epochs 0` is refused.")
+    expect(answer == code, f"{answer} is not what the command returned — run it and read "
+           "result.returncode.")
+
+
+q3 = Exercise(
+    "12.3",
+    "Run `python -m course_utils train --epochs 0` with subprocess.run([sys.executable, '-m', "
+    "'course_utils', 'train', '--epochs', '0'], capture_output=True, text=True) and assign its "
+    "exit code (returncode) to `answer`. What does the message on stderr say?",
+    _check_q3,
+    hint_text="result = subprocess.run(...); answer = result.returncode; print(result.stderr)",
+    solution_code="""
+        import subprocess, sys
+        result = subprocess.run([sys.executable, "-m", "course_utils", "train", "--epochs", "0"],
+                                capture_output=True, text=True)
+        answer = result.returncode
+    """,
+    wrong=[0, 1, "2", True],
+)
