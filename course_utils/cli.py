@@ -205,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in RUN_DIR from its newest checkpoint, with its "
                         "settings; --epochs may raise the total")
     t.add_argument("--seed", type=_int, default=None, help="random seed (default 0)")
-    t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    t.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (still one line per epoch)")
 
     p = sub.add_parser(
         "predict", formatter_class=_Formatter,
@@ -363,7 +364,7 @@ def train_recipe(recipe: str = "original", *, epochs: int | None = None, device=
         model, train_loader, test_loader, epochs=config["epochs"], optimizer=optimizer,
         loss_fn=loss_fn, scheduler=scheduler, device=device, run_dir=run_dir,
         resume=resume_dir is not None, model_name=config["model"],
-        metadata={"config": config, "normalize": normalize}, progress=progress)
+        metadata={"config": config, "normalize": normalize}, progress=progress, verbose=True)
     return run_dir, history
 
 

@@ -106,7 +106,7 @@ def evaluate(model, loader, loss_fn=None, device=None) -> dict[str, float]:
 def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn=None,
         scheduler=None, device=None, run_dir=None, resume: bool = False,
         model_name: str | None = None, metadata: dict | None = None, progress: bool = True,
-        log_every: int = 10) -> list[dict]:
+        log_every: int = 10, verbose: bool | None = None) -> list[dict]:
     """Train for ``epochs`` epochs in all, evaluating, logging and checkpointing after each.
 
     Args:
@@ -120,6 +120,8 @@ def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn=Non
         model_name: stored in every checkpoint (``course_utils.models`` name, e.g. ``"tudui"``).
         metadata: more plain values stored in every checkpoint, e.g.
             ``{"normalize": (mean, std)}`` so that inference preprocesses the same way.
+        progress: show a progress bar per epoch.
+        verbose: print one line per epoch (default: the same as ``progress``).
 
     Returns the history: one dict per epoch with ``epoch``, ``step``, ``train_loss``,
     ``test_loss``, ``test_accuracy`` (floats), ``lr``, ``seconds`` and ``images_per_second``.
@@ -144,6 +146,7 @@ def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn=Non
 
         # purge_step hides events logged at steps >= step + 1 by an interrupted session
         writer = SummaryWriter(str(run_dir), purge_step=step + 1 if step else None)
+    verbose = progress if verbose is None else verbose
     if start_epoch >= epochs:
         print(f"[course_utils] already trained for {start_epoch} epoch(s) ≥ epochs={epochs}; "
               "nothing to do (ask for more epochs to continue).")
@@ -151,7 +154,7 @@ def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn=Non
         for epoch in range(start_epoch, epochs):
             record, step = _one_epoch(model, train_loader, test_loader, loss_fn, optimizer,
                                       scheduler, device, writer, step, log_every, progress,
-                                      epoch, epochs)
+                                      verbose, epoch, epochs)
             history.append(record)
             if writer is not None:
                 writer.add_scalar("test_loss", record["test_loss"], step)
@@ -166,7 +169,7 @@ def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn=Non
 
 
 def _one_epoch(model, train_loader, test_loader, loss_fn, optimizer, scheduler, device,
-               writer, step, log_every, progress, epoch, epochs) -> tuple[dict, int]:
+               writer, step, log_every, progress, verbose, epoch, epochs) -> tuple[dict, int]:
     t0 = time.perf_counter()
     train_loss, step = train_one_epoch(
         model, train_loader, loss_fn, optimizer, device, scheduler=scheduler, writer=writer,
@@ -180,7 +183,7 @@ def _one_epoch(model, train_loader, test_loader, loss_fn, optimizer, scheduler, 
         "lr": float(optimizer.param_groups[0]["lr"]), "seconds": seconds,
         "images_per_second": _count(train_loader) / seconds,
     }
-    if progress:
+    if verbose:
         print(f"epoch {epoch + 1}/{epochs}: train loss {train_loss:.4f}, test loss "
               f"{metrics['loss']:.4f}, test accuracy {metrics['accuracy']:.4f} "
               f"({seconds:.1f} s)")

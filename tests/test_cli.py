@@ -190,3 +190,4 @@ def test_fast_mode_trains_one_epoch_by_default(capsys, offline, fast, tmp_path):
                            "--no-progress")
     assert code == 0, err
     assert "1 epoch(s)" in out and "after epoch 1" in out
+    assert "epoch 1/1: train loss" in out  # one line per epoch even without progress bars

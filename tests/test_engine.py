@@ -201,3 +201,31 @@ def test_empty_loader_is_reported():
     model = models.Tudui()
     with pytest.raises(ValueError, match="no batches"):
         engine.evaluate(model, [], device="cpu")
+
+
+# ----------------------------------------------------------------------------- devices
+def test_pick_device_and_available_devices():
+    from course_utils import devices
+
+    assert devices.pick_device("cpu", verbose=False) == torch.device("cpu")
+    assert devices.pick_device(torch.device("cpu"), verbose=False).type == "cpu"
+    auto = devices.pick_device("auto", verbose=False)
+    assert auto.type == ("cuda" if torch.cuda.is_available() else auto.type)
+    names = devices.available_devices()
+    assert names[-1] == "cpu" and (str(auto) in names or f"{auto}:0" in names)
+    for bad in ("gpu", "meta", "cuda:99"):
+        with pytest.raises(ValueError, match="available|not a device|not supported"):
+            devices.pick_device(bad, verbose=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            devices.pick_device("cuda", verbose=False)
+
+
+def test_time_training_measures_real_steps():
+    from course_utils import devices
+
+    model = models.Tudui()
+    before = [p.detach().clone() for p in model.parameters()]
+    speed = devices.time_training(model, "cpu", batch_size=8, steps=2, warmup=1)
+    assert speed > 0 and math.isfinite(speed)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
