@@ -153,6 +153,9 @@ class CIFAR10Folder(VisionDataset):
             for p in sorted((split_dir / c).iterdir())
             if p.suffix.lower() in PHOTO_SUFFIXES
         ]
+        if not files:
+            raise ValueError(f"the class folders in {split_dir} hold no photos "
+                             f"({', '.join(PHOTO_SUFFIXES)}).")
         self.files = [p for p, _ in files]
         self.targets = [t for _, t in files]
         self.data = _decode_cached(self.files)
@@ -177,11 +180,20 @@ def _decode_cached(files: list[Path]) -> np.ndarray:
         arr = np.load(cache)
         if arr.shape[0] == len(files):
             return arr
-    arr = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in files])
+    arr = np.stack([_decode_32x32(p) for p in files])
     tmp = cache.with_name(cache.name + ".part.npy")
     np.save(tmp, arr)
     os.replace(tmp, cache)
     return arr
+
+
+def _decode_32x32(path: Path) -> np.ndarray:
+    """One CIFAR-10 image as uint8 ``(32, 32, 3)``; ``ValueError`` names a bad file."""
+    img = open_rgb(path)
+    if img.size != (32, 32):
+        raise ValueError(f"{path} is {img.size[0]}×{img.size[1]} pixels, but CIFAR-10 images "
+                         "are 32×32. Resize it to 32×32 or move it out of the data folder.")
+    return np.asarray(img)
 
 
 def as_tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,100 @@
+"""The suite runs with the network blocked (tests/conftest.py), and the course copes:
+downloads fall back to the bundled samples quickly, and at once with COURSE_OFFLINE=1."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from course_utils import data, download
+
+PUBLIC = [("93.184.215.14", 80), ("8.8.8.8", 53), ("2606:4700:4700::1111", 443)]
+
+
+@pytest.mark.parametrize("address", PUBLIC, ids=["http", "dns", "ipv6"])
+def test_connections_to_public_addresses_fail_at_once(address):
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    t0 = time.monotonic()
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        with pytest.raises(OSError, match="network blocked"):
+            s.connect(address)
+    with pytest.raises(OSError, match="network blocked"):
+        socket.create_connection(address, timeout=10)
+    assert time.monotonic() - t0 < 1.0
+    host = f"[{address[0]}]" if family == socket.AF_INET6 else address[0]
+    assert not download.host_reachable(f"http://{host}:{address[1]}/", timeout=10)
+
+
+def test_loopback_stays_open():
+    """TensorBoard and JupyterLab tests need 127.0.0.1: a real echo over loopback."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+
+        def echo():
+            conn, _ = server.accept()
+            with conn:
+                conn.sendall(conn.recv(16))
+
+        thread = threading.Thread(target=echo, daemon=True)
+        thread.start()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            client.sendall(b"ping")
+            assert client.recv(16) == b"ping"
+        thread.join(5)
+
+
+@pytest.fixture
+def online_mode(monkeypatch, cache_dir):
+    """No COURSE_OFFLINE: the code tries the network (and meets the block)."""
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    return cache_dir
+
+
+def test_cifar10_without_network_falls_back_to_the_sample(online_mode, capsys):
+    t0 = time.monotonic()
+    ds = data.cifar10(train=False)
+    assert time.monotonic() - t0 < 15
+    assert ds.source == "sample" and len(ds) == 200 and ds.data.shape == (200, 32, 32, 3)
+    out = capsys.readouterr().out
+    assert "bundled sample" in out and "www.cs.toronto.edu" in out and "COURSE_DATA_DIR" in out
+    assert not list(online_mode.rglob("*.part")), "a half download was left behind"
+
+
+def test_hymenoptera_without_network_falls_back_to_the_sample(online_mode, capsys):
+    t0 = time.monotonic()
+    folder = data.hymenoptera()
+    assert time.monotonic() - t0 < 15
+    assert folder == data.HYMENOPTERA_SAMPLE
+    assert (folder / "train" / "ants" / "0013035.jpg").is_file()
+    out = capsys.readouterr().out
+    assert "bundled sample" in out and "download.pytorch.org" in out
+
+
+def test_course_offline_never_touches_the_network(monkeypatch, cache_dir, capsys):
+    """COURSE_OFFLINE=1: no connection is even attempted, and the samples come at once."""
+    attempts = []
+    real = socket.socket.connect
+
+    def counting_connect(self, address):
+        attempts.append(address)
+        return real(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", counting_connect)
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    t0 = time.monotonic()
+    folder = data.hymenoptera()
+    assert time.monotonic() - t0 < 1.0
+    ds = data.cifar10(train=False)
+    assert time.monotonic() - t0 < 5.0  # decoding the 200 sample images included
+    assert folder == data.HYMENOPTERA_SAMPLE and ds.source == "sample"
+    assert "COURSE_OFFLINE=1" in capsys.readouterr().out
+    with pytest.raises(download.OfflineError, match="COURSE_OFFLINE=1"):
+        download.download(data.HYMENOPTERA_URL, cache_dir / "h.zip")
+    assert attempts == []
