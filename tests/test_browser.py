@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 import pytest
@@ -67,8 +68,8 @@ def _why_no_browser() -> str | None:
 def browser(tmp_path_factory):
     """Headless Chromium through the system chromedriver (never downloads a driver)."""
     reason = _why_no_browser()
-    if reason:
-        print(f"browser tests skipped: {reason}", file=sys.stderr)
+    if reason:  # a warning shows in pytest's summary even without -rs
+        warnings.warn(f"browser tests skipped: {reason}", stacklevel=1)
         pytest.skip(reason)
     os.environ.setdefault("SE_OFFLINE", "true")  # selenium-manager must not go online
     from selenium import webdriver
