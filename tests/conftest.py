@@ -12,6 +12,7 @@ from functools import partial
 import pytest
 
 _real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
 _real_create_connection = socket.create_connection
 
 
@@ -37,6 +38,12 @@ def _guarded_connect(self, address):
     return _real_connect(self, address)
 
 
+def _guarded_connect_ex(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+        raise NetworkBlocked(f"network blocked in tests: connect_ex to {address!r}")
+    return _real_connect_ex(self, address)
+
+
 def _guarded_create_connection(address, *args, **kwargs):
     if not _is_loopback(address):
         raise NetworkBlocked(f"network blocked in tests: connect to {address!r}")
@@ -49,6 +56,7 @@ def no_network(monkeypatch):
     from course_utils import download
 
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
     monkeypatch.setattr(socket, "create_connection", _guarded_create_connection)
     monkeypatch.setattr(download, "_probe_cache", {})
     yield
