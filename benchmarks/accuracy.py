@@ -93,7 +93,7 @@ def main(argv=None) -> dict:
         history = engine.fit(model, train_loader, test_loader, epochs=args.epochs,
                              optimizer=optimizer, scheduler=scheduler, loss_fn=loss_fn,
                              run_dir=run_dir, model_name=recipe["model"], device="cpu",
-                             progress=args.progress)
+                             progress=args.progress, verbose=True)
     final = history[-1]
     result = {
         "recipe": args.recipe, "recipe_settings": recipe, "model": recipe["model"],

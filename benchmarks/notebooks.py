@@ -26,7 +26,8 @@ def run_suite(notebooks: list[Path]) -> dict:
         report = Path(tmp) / "junit.xml"
         cmd = [sys.executable, "-m", "pytest", "--nbmake", "-q", "-p", "no:cacheprovider",
                f"--junitxml={report}", *map(str, notebooks)]
-        env = {**os.environ, "CI": "true"}
+        env = {k: v for k, v in os.environ.items() if k not in _common.DEFAULTED}
+        env["CI"] = "true"
         rec = {}
         with _common.measure(rec):
             proc = subprocess.run(cmd, cwd=_common.REPO_ROOT, env=env, capture_output=True,

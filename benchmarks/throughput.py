@@ -1,7 +1,7 @@
 """Training and evaluation throughput: the original course loop vs. ``course_utils``'s engine.
 
 Three ways to train the same network (``Tudui``, SGD lr 0.01, batch 64) on the same images,
-interleaved round by round in one process so that all three meet the same machine load:
+interleaved round by round in one process so that all of them meet the same machine load:
 
 * ``original`` — the course's P27 loop: ``ImageFolder`` over the JPEG files with
   ``ToTensor`` (every image decoded again for every epoch), a default ``DataLoader``;
@@ -9,6 +9,9 @@ interleaved round by round in one process so that all three meet the same machin
   ``TensorLoader`` converting one batch at a time, ``engine.train_one_epoch``;
 * ``ceiling`` — pure compute: the same model and optimizer stepping through float tensors
   prepared before the clock starts (no data pipeline at all).
+
+Engine and ceiling run once with the model in the default NCHW memory layout (the data
+pipeline alone differs from the original loop) and once in ``channels_last`` (``--layouts``).
 
 Evaluation is compared as well: the original loop (``DataLoader`` batch 64, ``no_grad``)
 against ``engine.evaluate`` (``TensorLoader`` batch 1000, ``inference_mode``).
@@ -84,13 +87,15 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--eval-batch-size", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--no-channels-last", action="store_true",
-                        help="engine and ceiling keep the default NCHW memory layout")
+    parser.add_argument("--layouts", default="nchw,channels_last",
+                        help="memory layouts tried for the engine and the ceiling")
     parser.add_argument("--require-full", action="store_true")
     parser.add_argument("--out", default=None, help="folder for the JSON result")
     args = parser.parse_args(argv)
     threads = _common.set_threads(args.threads)
-    channels_last = not args.no_channels_last
+    layouts = [x.strip() for x in args.layouts.split(",") if x.strip()]
+    if not set(layouts) <= {"nchw", "channels_last"}:
+        parser.error(f"--layouts takes nchw and/or channels_last, not {args.layouts!r}")
 
     train_ds, train_dir = _common.cifar10_split(True, allow_sample=not args.require_full)
     test_ds, test_dir = _common.cifar10_split(False, allow_sample=not args.require_full)
@@ -112,62 +117,65 @@ def main(argv=None) -> dict:
     eng_train = loaders.TensorLoader(xs, ys, args.batch_size, shuffle=True)
     eng_test = loaders.TensorLoader(xt, yt, args.eval_batch_size)
     # ceiling: float batches ready in memory before timing
-    ceiling = [(x, y) for x, y in loaders.TensorLoader(xs, ys, args.batch_size, shuffle=True)]
-    if channels_last:
-        ceiling = [(x.contiguous(memory_format=torch.channels_last), y) for x, y in ceiling]
+    ceiling = {"nchw": [(x, y) for x, y in
+                        loaders.TensorLoader(xs, ys, args.batch_size, shuffle=True)]}
+    ceiling["channels_last"] = [(x.contiguous(memory_format=torch.channels_last), y)
+                                for x, y in ceiling["nchw"]]
 
     loss_fn = nn.CrossEntropyLoss()
-    runs = {k: [] for k in ("original", "engine", "ceiling", "original_eval", "engine_eval")}
+    names = ["original"] + [f"{kind}_{lay}" for lay in layouts for kind in ("engine", "ceiling")]
+    runs = {k: [] for k in names + ["original_eval"] + [f"eval_{lay}" for lay in layouts]}
     print(f"{n:,} training / {n_test:,} test images, batch {args.batch_size}, {threads} threads, "
-          f"{args.rounds} rounds, engine channels_last={channels_last}")
+          f"{args.rounds} rounds, layouts {layouts}")
     for r in range(args.rounds):
-        for name in ("original", "engine", "ceiling"):
-            model, opt = fresh(channels_last and name != "original")
+        for name in names:
+            layout = name.split("_", 1)[1] if name != "original" else "nchw"
+            model, opt = fresh(layout == "channels_last")
             rec = {}
             with _common.measure(rec):
                 if name == "original":
                     original_epoch(model, orig_train, opt, loss_fn)
-                elif name == "engine":
+                elif name.startswith("engine"):
                     engine.train_one_epoch(model, eng_train, loss_fn, opt, "cpu", progress=False)
                 else:
-                    ceiling_epoch(model, ceiling, opt, loss_fn)
+                    ceiling_epoch(model, ceiling[layout], opt, loss_fn)
             rec["images_per_second"] = n / rec["seconds"]
             runs[name].append(rec)
-            if name == "original":
+            if name == "original" or name.startswith("engine"):
                 ev = {}
                 with _common.measure(ev):
-                    original_eval(model, orig_test, loss_fn)
+                    if name == "original":
+                        original_eval(model, orig_test, loss_fn)
+                    else:
+                        engine.evaluate(model, eng_test, loss_fn, "cpu")
                 ev["images_per_second"] = n_test / ev["seconds"]
-                runs["original_eval"].append(ev)
-            elif name == "engine":
-                ev = {}
-                with _common.measure(ev):
-                    engine.evaluate(model, eng_test, loss_fn, "cpu")
-                ev["images_per_second"] = n_test / ev["seconds"]
-                runs["engine_eval"].append(ev)
+                runs["original_eval" if name == "original" else f"eval_{layout}"].append(ev)
         print(f"round {r + 1}: " + ", ".join(
-            f"{k} {v[-1]['images_per_second']:.0f} img/s" for k, v in runs.items()), flush=True)
+            f"{k} {v[-1]['images_per_second']:.0f}" for k, v in runs.items()) + " img/s",
+            flush=True)
+
+    def ips(key, i):
+        return runs[key][i]["images_per_second"]
 
     med = {k: _common.median([x["images_per_second"] for x in v]) for k, v in runs.items()}
-    per_round = [
-        {"engine_vs_original": runs["engine"][i]["images_per_second"]
-         / runs["original"][i]["images_per_second"],
-         "engine_vs_ceiling": runs["engine"][i]["images_per_second"]
-         / runs["ceiling"][i]["images_per_second"]}
-        for i in range(args.rounds)
-    ]
-    summary = {
-        "median_images_per_second": med,
-        "engine_vs_original": _common.median([p["engine_vs_original"] for p in per_round]),
-        "engine_vs_ceiling": _common.median([p["engine_vs_ceiling"] for p in per_round]),
-        "eval_engine_vs_original": med["engine_eval"] / med["original_eval"],
-    }
+    ratios = {}
+    for lay in layouts:
+        ratios[f"engine_{lay}_vs_original"] = [ips(f"engine_{lay}", i) / ips("original", i)
+                                               for i in range(args.rounds)]
+        ratios[f"engine_{lay}_vs_ceiling_{lay}"] = [
+            ips(f"engine_{lay}", i) / ips(f"ceiling_{lay}", i) for i in range(args.rounds)]
+        ratios[f"eval_{lay}_vs_original"] = [ips(f"eval_{lay}", i) / ips("original_eval", i)
+                                             for i in range(args.rounds)]
+    summary = {"median_images_per_second": med,
+               "median_ratios": {k: _common.median(v) for k, v in ratios.items()}}
     print("\nmedian images/second: " + ", ".join(f"{k} {v:.0f}" for k, v in med.items()))
-    print(f"engine / original loop: {summary['engine_vs_original']:.2f}x (target >= 1.35x)")
-    print(f"engine / ceiling:       {summary['engine_vs_ceiling']:.1%} (target >= 95%)")
-    print(f"evaluation, engine / original: {summary['eval_engine_vs_original']:.2f}x")
+    print("median of per-round ratios (targets: engine/original >= 1.35x, "
+          "engine/ceiling >= 95%):")
+    for k, v in ratios.items():
+        print(f"  {k:36s} {_common.median(v):6.2f}  (rounds: "
+              + ", ".join(f"{x:.2f}" for x in v) + ")")
     result = {"args": vars(args), "data": train_ds.source, "images": n, "test_images": n_test,
-              "runs": runs, "per_round": per_round, **summary}
+              "runs": runs, "ratios": ratios, **summary}
     _common.save_result("throughput", result, args.out)
     return result
 
