@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import threading
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -35,8 +36,8 @@ _probe_cache: dict[str, bool] = {}
 def host_reachable(url: str, timeout: float = 3.0) -> bool:
     """True if the host in ``url`` accepts a TCP connection within ``timeout`` seconds.
 
-    The answer is cached per host for the life of the process. Always False when
-    ``COURSE_OFFLINE=1``.
+    Name lookup is bounded too (a slow resolver cannot stall a notebook). The answer is
+    cached per host for the life of the process. Always False when ``COURSE_OFFLINE=1``.
     """
     if settings.offline():
         return False
@@ -44,12 +45,30 @@ def host_reachable(url: str, timeout: float = 3.0) -> bool:
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     if host not in _probe_cache:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                _probe_cache[host] = True
-        except OSError:
-            _probe_cache[host] = False
+        _probe_cache[host] = _connects(host, port, timeout)
     return _probe_cache[host]
+
+
+def _connects(host: str, port: int, timeout: float) -> bool:
+    found: list = []
+    lookup = threading.Thread(target=lambda: found.append(_lookup(host, port)), daemon=True)
+    lookup.start()
+    lookup.join(timeout)
+    if not found or found[0] is None:
+        return False
+    try:
+        with socket.create_connection(found[0], timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _lookup(host: str, port: int):
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        return address[:2]
+    except OSError:
+        return None
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "md5") -> str:

@@ -53,3 +53,14 @@ def test_server_that_never_answers_times_out(tmp_path):
     assert time.perf_counter() - t0 < 10
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.part").exists()
     listener.close()
+
+
+def test_slow_name_lookup_is_bounded(monkeypatch):
+    def hanging_lookup(*args, **kwargs):
+        time.sleep(30)
+
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    monkeypatch.setattr(socket, "getaddrinfo", hanging_lookup)
+    t0 = time.perf_counter()
+    assert dl.host_reachable("https://slow-dns.example/x", timeout=1) is False
+    assert time.perf_counter() - t0 < 3
