@@ -41,7 +41,8 @@ def offline(monkeypatch, cache_dir):
 def run_dir(tmp_path_factory):
     """A real one-epoch run of the original recipe on 120 images."""
     logdir = tmp_path_factory.mktemp("runs")
-    result = _cli("train", "--epochs", "1", "--limit", "120", "--logdir", str(logdir),
+    result = _cli("train", "--recipe", "original", "--epochs", "1", "--limit", "120",
+                  "--logdir", str(logdir),
                   "--run-name", "tiny", "--no-progress")
     assert result.returncode == 0, result.stderr
     (folder,) = logdir.iterdir()

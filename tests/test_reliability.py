@@ -22,7 +22,8 @@ from course_utils.tb import read_scalars
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="needs POSIX signals (SIGKILL)")
 
 # 200 images of the bundled sample, batch 5 → 40 steps an epoch; train_loss every 10 steps.
-TRAIN = ["train", "--epochs", "3", "--limit", "200", "--batch-size", "5", "--device", "cpu"]
+TRAIN = ["train", "--recipe", "original", "--epochs", "3", "--limit", "200", "--batch-size", "5",
+         "--device", "cpu"]
 STEPS_PER_EPOCH = 40
 
 
