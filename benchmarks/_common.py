@@ -71,6 +71,19 @@ def cifar10_split(train: bool, *, allow_sample: bool = True):
     return ds, folder
 
 
+def cifar10_tensors(*, require_full: bool, limit: int | None = None):
+    """``(xs, ys, xt, yt, source)``: train and test sets as uint8 ``(N, 3, 32, 32)`` images and
+    int64 labels (the training set cut to ``limit`` images spread over the classes when
+    given), and where they came from (``"image-folder"``, ``"sample"``, …)."""
+    train_ds, _ = cifar10_split(True, allow_sample=not require_full)
+    test_ds, _ = cifar10_split(False, allow_sample=not require_full)
+    xs, ys = data.as_tensors(train_ds)
+    if limit:
+        keep = data.spread_indices(len(ys), limit)
+        xs, ys = xs[keep], ys[keep]
+    return (xs, ys, *data.as_tensors(test_ds), train_ds.source)
+
+
 def cpu_seconds() -> float:
     """User + system CPU time of this process so far (all its threads)."""
     r = resource.getrusage(resource.RUSAGE_SELF)

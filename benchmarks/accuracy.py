@@ -72,21 +72,16 @@ def main(argv=None) -> dict:
     with _common.measure(total):
         load = {}
         with _common.measure(load):
-            train_ds, _ = _common.cifar10_split(True, allow_sample=not args.require_full)
-            test_ds, _ = _common.cifar10_split(False, allow_sample=not args.require_full)
-            xs, ys = _common.data.as_tensors(train_ds)
-            if args.limit:
-                keep = _common.data.spread_indices(len(ys), args.limit)
-                xs, ys = xs[keep], ys[keep]
+            xs, ys, xt, yt, source = _common.cifar10_tensors(require_full=args.require_full,
+                                                     limit=args.limit)
             train_loader = loaders.TensorLoader(xs, ys, batch_size, shuffle=True,
                                                 normalize=normalize, augment=recipe["augment"],
                                                 drop_last=recipe.get("drop_last", False))
-            test_loader = loaders.TensorLoader(*_common.data.as_tensors(test_ds),
-                                               batch_size=1000, normalize=normalize)
+            test_loader = loaders.TensorLoader(xt, yt, batch_size=1000, normalize=normalize)
         model, optimizer, scheduler, loss_fn = build(recipe, len(train_loader), args.epochs)
         params = models.count_parameters(model)
         print(f"recipe {args.recipe}: {recipe['model']} ({params:,} parameters), batch "
-              f"{batch_size}, {len(ys):,} training / {len(test_ds):,} test images, "
+              f"{batch_size}, {len(ys):,} training / {len(yt):,} test images, "
               f"{args.epochs} epochs, {threads} threads", flush=True)
         run_dir = checkpoints.new_run_dir(_common.REPO_ROOT / "runs" / "benchmarks",
                                           f"accuracy-{args.recipe}")
@@ -97,8 +92,8 @@ def main(argv=None) -> dict:
     final = history[-1]
     result = {
         "recipe": args.recipe, "recipe_settings": recipe, "model": recipe["model"],
-        "parameters": params, "epochs": args.epochs, "data": train_ds.source,
-        "train_images": len(ys), "test_images": len(test_ds),
+        "parameters": params, "epochs": args.epochs, "data": source,
+        "train_images": len(ys), "test_images": len(yt),
         "test_accuracy": final["test_accuracy"], "test_loss": final["test_loss"],
         "wall_seconds": total["seconds"], "cpu_seconds": total["cpu_seconds"],
         "load_seconds": load["seconds"],
@@ -107,7 +102,7 @@ def main(argv=None) -> dict:
         "history": history, "run_dir": str(run_dir), "args": {k: str(v) for k, v in
                                                               vars(args).items()},
     }
-    print(f"\n{args.recipe}: test accuracy {final['test_accuracy']:.4f} on {len(test_ds):,} "
+    print(f"\n{args.recipe}: test accuracy {final['test_accuracy']:.4f} on {len(yt):,} "
           f"images after {args.epochs} epochs; {params:,} parameters; wall "
           f"{total['seconds']:.0f} s (training {result['train_seconds']:.0f} s); load "
           f"{total['load_before']} → {total['load_after']}")
@@ -118,7 +113,7 @@ def main(argv=None) -> dict:
         checkpoints.save_checkpoint(
             args.save, model, model_name=recipe["model"], normalize=normalize,
             epoch=args.epochs, epochs=args.epochs, test_accuracy=final["test_accuracy"],
-            test_images=len(test_ds), parameters=params, wall_seconds=total["seconds"],
+            test_images=len(yt), parameters=params, wall_seconds=total["seconds"],
             trained_on=dt.date.today().isoformat(), command=command, history=history)
         print(f"weights saved to {args.save}")
     _common.save_result(f"accuracy-{args.recipe}", result, args.out)

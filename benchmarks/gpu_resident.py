@@ -110,13 +110,8 @@ def main(argv=None) -> dict:
     torch.manual_seed(args.seed)
     torch.backends.cudnn.benchmark = True
 
-    train_ds, _ = _common.cifar10_split(True, allow_sample=not args.require_full)
-    test_ds, _ = _common.cifar10_split(False, allow_sample=not args.require_full)
-    xs, ys = _common.data.as_tensors(train_ds)
-    if args.limit:
-        keep = _common.data.spread_indices(len(ys), args.limit)
-        xs, ys = xs[keep], ys[keep]
-    xt, yt = _common.data.as_tensors(test_ds)
+    xs, ys, xt, yt, source = _common.cifar10_tensors(require_full=args.require_full,
+                                                     limit=args.limit)
     transfer = {}
     with _common.measure(transfer, device):
         xs, ys, xt, yt = (t.to(device) for t in (xs, ys, xt, yt))
@@ -154,7 +149,7 @@ def main(argv=None) -> dict:
           f"[{len(ys) * args.epochs / timed['seconds']:,.0f} training img/s]; test accuracy "
           f"{accuracies[-1]:.4f}; data upload {transfer['seconds']:.2f} s; load "
           f"{timed['load_before']} → {timed['load_after']}")
-    result = {"args": vars(args), "device": str(device), "data": train_ds.source,
+    result = {"args": vars(args), "device": str(device), "data": source,
               "train_images": len(ys), "test_images": len(yt), "seconds": timed["seconds"],
               "timed": timed, "upload": transfer, "test_accuracy_per_epoch": accuracies}
     _common.save_result("gpu-resident", result, args.out)

@@ -218,13 +218,18 @@ def load_checkpoint(path, model: nn.Module | None = None, optimizer=None, schedu
                 f"nor a state_dict (keys {list(state)[:5]})."
             )
         state = {"format": 0, "model_state": state}
+    _restore(state, path, model, optimizer, scheduler)
+    return state
+
+
+def _restore(state: dict, path, model=None, optimizer=None, scheduler=None) -> None:
+    """Put a loaded checkpoint's states into whichever of model/optimizer/scheduler is given."""
     if model is not None:
         restore_model(model, state["model_state"], source=path)
     if optimizer is not None and state.get("optimizer_state") is not None:
         optimizer.load_state_dict(state["optimizer_state"])
     if scheduler is not None and state.get("scheduler_state") is not None:
         scheduler.load_state_dict(state["scheduler_state"])
-    return state
 
 
 def _weights_only_detail(message: str) -> str:
@@ -251,12 +256,7 @@ def load_latest(run_dir, model: nn.Module | None = None, optimizer=None, schedul
     if found is None:
         return None
     path, state = found
-    if model is not None:
-        restore_model(model, state["model_state"], source=path)
-    if optimizer is not None and state.get("optimizer_state") is not None:
-        optimizer.load_state_dict(state["optimizer_state"])
-    if scheduler is not None and state.get("scheduler_state") is not None:
-        scheduler.load_state_dict(state["scheduler_state"])
+    _restore(state, path, model, optimizer, scheduler)
     return path, state
 
 

@@ -93,3 +93,28 @@ def local_server(tmp_path):
     yield www, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def offline(monkeypatch, cache_dir):
+    """COURSE_OFFLINE=1 with a private cache: the data layer uses the bundled samples."""
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """``run_cli(*args)`` runs ``cli.main`` in this process → (exit code, stdout, stderr).
+
+    argparse's SystemExit is turned into its code; any other exception escapes and fails the
+    test — for the learner that would have been a traceback."""
+    from course_utils import cli
+
+    def run(*args) -> tuple[int, str, str]:
+        try:
+            code = cli.main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -17,7 +17,7 @@ import torch
 import torchvision
 from PIL import Image
 
-from course_utils import checkpoints, cli, data, download, engine, loaders, models, predict
+from course_utils import checkpoints, data, download, engine, loaders, models, predict
 from course_utils.checkpoints import CheckpointError
 from course_utils.settings import REPO_ROOT
 from course_utils.tb import check_image, read_scalars
@@ -35,20 +35,6 @@ def _one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def _main(capsys, *args) -> tuple[int, str, str]:
-    """``cli.main`` in this process: (exit code, stdout, stderr); argparse's SystemExit too.
-    Any other exception escapes and fails the test — that would be a traceback."""
-    try:
-        code = cli.main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def offline(monkeypatch, cache_dir):
-    monkeypatch.setenv("COURSE_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +144,7 @@ def test_cifar_image_folder_with_a_bad_file_names_it(tmp_path, monkeypatch, cach
         assert ("32×32" in text) if damage == "too big" else ("not a readable image" in text)
 
 
-def test_chinese_paths_work_end_to_end(tmp_path, offline, capsys):
+def test_chinese_paths_work_end_to_end(tmp_path, offline, capsys, run_cli):
     base = tmp_path / "我的数据" / "蚂蚁和蜜蜂"
     shutil.copytree(data.HYMENOPTERA_SAMPLE / "train", base)
     photos = data.photo_files(base / "ants")
@@ -179,7 +165,7 @@ def test_chinese_paths_work_end_to_end(tmp_path, offline, capsys):
                model_name="tudui")
     assert [s for s, _ in read_scalars(run)["train_loss"]] == [1, 2, 3, 4]
     capsys.readouterr()
-    code, out, err = _main(capsys, "predict", dog, "--checkpoint",
+    code, out, err = run_cli("predict", dog, "--checkpoint",
                            run / "checkpoints" / "last.pt", "--topk", "2")
     assert code == 0, err
     assert out.startswith(f"{dog}: ") and out.count("%") == 2
@@ -216,18 +202,18 @@ def test_image_logging_explains_wrong_shape_dtype_layout(img, formats, message):
 
 
 # --------------------------------------------------------------------- checkpoints
-def test_checkpoint_of_another_architecture(tmp_path, capsys, tudui_ckpt):
+def test_checkpoint_of_another_architecture(tmp_path, capsys, tudui_ckpt, run_cli):
     with pytest.raises(CheckpointError) as info:
         checkpoints.load_checkpoint(tudui_ckpt, models.TuduiBN())
     assert str(tudui_ckpt) in str(info.value) and "different architecture" in str(info.value)
     foreign = tmp_path / "resnet18_state_dict.pth"
     torch.save(torchvision.models.resnet18(num_classes=10).state_dict(), foreign)
-    code, out, err = _main(capsys, "predict", DOG, "--checkpoint", foreign)
+    code, out, err = run_cli("predict", DOG, "--checkpoint", foreign)
     assert code == 2 and out == ""
     assert str(foreign) in err and "different architecture" in err and "Traceback" not in err
 
 
-def test_checkpoint_saved_on_a_gpu_loads_on_this_cpu(tmp_path, capsys, tudui_ckpt):
+def test_checkpoint_saved_on_a_gpu_loads_on_this_cpu(tmp_path, capsys, tudui_ckpt, run_cli):
     state = checkpoints.load_checkpoint(tudui_ckpt)
     gpu = checkpoints.save_with_device_tag(state, tmp_path / "from_gpu.pt", "cuda:0")
     if not torch.cuda.is_available():
@@ -235,7 +221,7 @@ def test_checkpoint_saved_on_a_gpu_loads_on_this_cpu(tmp_path, capsys, tudui_ckp
             checkpoints.load_checkpoint(gpu, map_location=None)
     model = predict.load_trained(gpu)
     assert next(model.parameters()).device.type == "cpu"
-    code, out, err = _main(capsys, "predict", DOG, "--checkpoint", gpu, "--device", "cpu")
+    code, out, err = run_cli("predict", DOG, "--checkpoint", gpu, "--device", "cpu")
     assert code == 0 and out.startswith(f"{DOG}: "), err
 
 
@@ -249,7 +235,7 @@ class _Payload:
         return (Path.touch, (Path(self.marker),))
 
 
-def test_untrusted_pickle_is_never_unpickled(tmp_path, capsys):
+def test_untrusted_pickle_is_never_unpickled(tmp_path, capsys, run_cli):
     marker = tmp_path / "pwned"
     evil = tmp_path / "model.pth"
     torch.save({"model": _Payload(marker)}, evil)
@@ -258,7 +244,7 @@ def test_untrusted_pickle_is_never_unpickled(tmp_path, capsys):
     with pytest.raises(CheckpointError, match="trust=True") as info:
         checkpoints.load_whole_model(evil)
     assert "execute" in str(info.value)  # says why
-    code, _, err = _main(capsys, "predict", DOG, "--checkpoint", evil)
+    code, _, err = run_cli("predict", DOG, "--checkpoint", evil)
     assert code == 2 and "Traceback" not in err and "load_whole_model" in err
     assert not marker.exists(), "the untrusted pickle ran code"
     torch.load(evil, weights_only=False)  # proof that the payload is armed: unsafe load runs it
@@ -292,21 +278,21 @@ def test_untrusted_pickle_is_never_unpickled(tmp_path, capsys):
     (["frobnicate"], "frobnicate"),
     ([], "required"),
 ])  # fmt: skip
-def test_bad_cli_values_exit_2_naming_the_value(capsys, offline, args, message):
-    code, out, err = _main(capsys, *args)
+def test_bad_cli_values_exit_2_naming_the_value(capsys, offline, args, message, run_cli):
+    code, out, err = run_cli(*args)
     assert code == 2, (out, err)
     assert message in err and "error" in err
     assert "Traceback" not in out + err
 
 
-def test_cli_bad_files_report_each_file_and_keep_going(tmp_path, capsys, tudui_ckpt):
+def test_cli_bad_files_report_each_file_and_keep_going(tmp_path, capsys, tudui_ckpt, run_cli):
     bad = _bad_files(tmp_path)
-    code, out, err = _main(capsys, "predict", bad["truncated"], DOG, bad["text"],
+    code, out, err = run_cli("predict", bad["truncated"], DOG, bad["text"],
                            "--checkpoint", tudui_ckpt)
     assert code == 2
     assert out.startswith(f"{DOG}: ") and out.count("\n") == 1  # the good photo still done
     assert str(bad["truncated"]) in err and str(bad["text"]) in err
-    code, _, err = _main(capsys, "predict", DOG, "--checkpoint", bad["text"])
+    code, _, err = run_cli("predict", DOG, "--checkpoint", bad["text"])
     assert code == 2 and "not a readable PyTorch checkpoint" in err and "notes.jpg" in err
 
 
@@ -330,14 +316,14 @@ def test_real_cli_processes_end_without_traceback(tmp_path, cache_dir):
 
 
 # --------------------------------------------------------------------- never overwrite
-def test_runs_never_overwrite_earlier_work(tmp_path, offline, capsys):
+def test_runs_never_overwrite_earlier_work(tmp_path, offline, capsys, run_cli):
     logs = tmp_path / "runs"
     args = ["train", "--epochs", "1", "--limit", "30", "--batch-size", "10", "--logdir", logs,
             "--run-name", "same", "--device", "cpu", "--no-progress"]
-    assert _main(capsys, *args)[0] == 0
+    assert run_cli(*args)[0] == 0
     (first,) = logs.iterdir()
     before = {p: p.read_bytes() for p in first.rglob("*") if p.is_file()}
-    assert _main(capsys, *args)[0] == 0
+    assert run_cli(*args)[0] == 0
     runs = sorted(logs.iterdir())
     assert len(runs) == 2 and all(r.name.endswith(("_same", "_same-2")) for r in runs)
     assert {p: p.read_bytes() for p in first.rglob("*") if p.is_file()} == before

@@ -22,19 +22,6 @@ def _cli(*args, cwd=None, timeout=180):
                           text=True, cwd=cwd, env=env, timeout=timeout)
 
 
-def _main(capsys, *args):
-    """``cli.main`` in this process: (exit code, stdout, stderr); argparse's SystemExit too."""
-    try:
-        code = cli.main(list(args))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def offline(monkeypatch, cache_dir):
-    monkeypatch.setenv("COURSE_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +81,8 @@ BAD_OPTIONS = [
 
 @pytest.mark.parametrize("args, message", BAD_OPTIONS, ids=lambda a: " ".join(a)
                          if isinstance(a, list) else None)
-def test_bad_options_exit_2_with_a_message(capsys, args, message):
-    code, out, err = _main(capsys, *args)
+def test_bad_options_exit_2_with_a_message(capsys, args, message, run_cli):
+    code, out, err = run_cli(*args)
     assert code == 2
     assert message in err and "usage:" in err
     assert "Traceback" not in err + out
@@ -108,38 +95,38 @@ def test_bad_values_end_without_traceback_in_a_real_process():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
-def test_device_that_is_not_there(capsys, offline, tmp_path):
+def test_device_that_is_not_there(capsys, offline, tmp_path, run_cli):
     logdir = tmp_path / "runs"
-    code, _, err = _main(capsys, "train", "--device", "cuda", "--logdir", str(logdir))
+    code, _, err = run_cli("train", "--device", "cuda", "--logdir", str(logdir))
     assert code == 2 and "no CUDA GPU is available" in err and "Traceback" not in err
     assert not logdir.exists()  # no run folder made for a run that cannot start
 
 
-def test_resume_from_a_folder_without_checkpoints(capsys, offline, tmp_path):
-    code, _, err = _main(capsys, "train", "--resume", str(tmp_path))
+def test_resume_from_a_folder_without_checkpoints(capsys, offline, tmp_path, run_cli):
+    code, _, err = run_cli("train", "--resume", str(tmp_path))
     assert code == 2 and "no readable checkpoint" in err
 
 
-def test_predict_reports_a_file_that_is_not_an_image(capsys, tmp_path, run_dir):
+def test_predict_reports_a_file_that_is_not_an_image(capsys, tmp_path, run_dir, run_cli):
     fake = tmp_path / "holiday.jpg"
     fake.write_text("not a photo")
     ckpt = str(run_dir / "checkpoints" / "last.pt")
-    code, out, err = _main(capsys, "predict", DOG, str(fake), "--checkpoint", ckpt)
+    code, out, err = run_cli("predict", DOG, str(fake), "--checkpoint", ckpt)
     assert code == 2
     assert "holiday.jpg" in err and "not a readable image" in err
     assert out.startswith(DOG)  # the good photo is still classified
 
 
-def test_predict_with_a_broken_checkpoint(capsys, tmp_path):
+def test_predict_with_a_broken_checkpoint(capsys, tmp_path, run_cli):
     broken = tmp_path / "last.pt"
     broken.write_bytes(b"\x00" * 100)
-    code, _, err = _main(capsys, "predict", DOG, "--checkpoint", str(broken))
+    code, _, err = run_cli("predict", DOG, "--checkpoint", str(broken))
     assert code == 2 and "last.pt is not a readable PyTorch checkpoint" in err
 
 
-def test_predict_without_shipped_weights(capsys, monkeypatch, tmp_path):
+def test_predict_without_shipped_weights(capsys, monkeypatch, tmp_path, run_cli):
     monkeypatch.setattr(predict, "SHIPPED_WEIGHTS", tmp_path / "absent.pt")
-    code, _, err = _main(capsys, "predict", DOG)
+    code, _, err = run_cli("predict", DOG)
     assert code == 2 and "--checkpoint" in err
 
 
@@ -157,21 +144,21 @@ def test_train_writes_a_checkpoint_that_predict_uses(run_dir):
     assert all(line.count("%") == 2 for line in lines)
 
 
-def test_resume_continues_the_run(capsys, offline, run_dir):
-    code, out, err = _main(capsys, "train", "--resume", str(run_dir), "--epochs", "2",
+def test_resume_continues_the_run(capsys, offline, run_dir, run_cli):
+    code, out, err = run_cli("train", "--resume", str(run_dir), "--epochs", "2",
                            "--no-progress")
     assert code == 0, err
     assert "resumed" in out and "at epoch 1, step 2" in out
     state = checkpoints.load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert state["epoch"] == 2 and state["global_step"] == 4
     assert [h["epoch"] for h in state["history"]] == [1, 2]
-    code, _, err = _main(capsys, "train", "--resume", str(run_dir), "--lr", "0.5")
+    code, _, err = run_cli("train", "--resume", str(run_dir), "--lr", "0.5")
     assert code == 2 and "was trained with --lr 0.01" in err
 
 
-def test_improved_recipe_records_its_normalisation(capsys, offline, tmp_path):
+def test_improved_recipe_records_its_normalisation(capsys, offline, tmp_path, run_cli):
     logdir = tmp_path / "runs"
-    code, out, err = _main(capsys, "train", "--recipe", "improved", "--epochs", "1",
+    code, out, err = run_cli("train", "--recipe", "improved", "--epochs", "1",
                            "--limit", "100", "--logdir", str(logdir), "--no-progress")
     assert code == 0, err
     (folder,) = logdir.iterdir()
@@ -182,12 +169,12 @@ def test_improved_recipe_records_its_normalisation(capsys, offline, tmp_path):
     assert state["scheduler_state"] is not None
     model = predict.load_trained(folder / "checkpoints" / "last.pt")
     assert model.normalize == (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD)
-    code, _, err = _main(capsys, "train", "--resume", str(folder), "--epochs", "3")
+    code, _, err = run_cli("train", "--resume", str(folder), "--epochs", "3")
     assert code == 2 and "cannot change on resume" in err
 
 
-def test_fast_mode_trains_one_epoch_by_default(capsys, offline, fast, tmp_path):
-    code, out, err = _main(capsys, "train", "--limit", "64", "--logdir", str(tmp_path),
+def test_fast_mode_trains_one_epoch_by_default(capsys, offline, fast, tmp_path, run_cli):
+    code, out, err = run_cli("train", "--limit", "64", "--logdir", str(tmp_path),
                            "--no-progress")
     assert code == 0, err
     assert "1 epoch(s)" in out and "after epoch 1" in out
