@@ -39,7 +39,7 @@ SETUP = "\n".join([  # the setup cell every notebook starts with (notebook rules
 
 
 def _feedback(ex, answer, capsys) -> str:
-    assert ex.check(answer) is False
+    assert not ex.check(answer)
     return capsys.readouterr().out
 
 

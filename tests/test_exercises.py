@@ -17,14 +17,17 @@ def _positive(answer):
 def test_check_hint_solution_messages(capsys):
     ex = Exercise("0.1", "Give a positive number.", _positive, hint_text="Try 1.",
                   solution_code="answer = 3", wrong=[-1])
-    assert ex.check() is False
+    assert not ex.check()
     assert "not answered yet" in capsys.readouterr().out
-    assert ex.check(-2) is False
+    assert not ex.check(-2)
     assert "-2 is not positive" in capsys.readouterr().out
-    assert ex.check("a") is False  # a TypeError inside the checker is reported, not raised
+    assert not ex.check("a")  # a TypeError inside the checker is reported, not raised
     assert "could not check str" in capsys.readouterr().out
-    assert ex.check(ex.solve()) is True
+    result = ex.check(ex.solve())
+    assert result and result == True  # noqa: E712  (compares like a bool)
     assert "correct" in capsys.readouterr().out
+    result._ipython_display_()  # shows nothing in a notebook: the message is already printed
+    assert capsys.readouterr().out == ""
     ex.hint()
     ex.solution()
     out = capsys.readouterr().out
@@ -49,10 +52,10 @@ def test_every_exercise_has_solution_and_wrong_answers():
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.key)
 def test_reference_solution_passes(ex, capsys):
-    assert ex.check(ex.solve()) is True, capsys.readouterr().out
+    assert ex.check(ex.solve()), capsys.readouterr().out
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.key)
 def test_wrong_answers_fail(ex, capsys):
     for answer in ex.wrong:
-        assert ex.check(answer) is False, f"{ex.key} accepted the wrong answer {answer!r}"
+        assert not ex.check(answer), f"{ex.key} accepted the wrong answer {answer!r}"

@@ -43,6 +43,31 @@ def expect(condition: bool, message: str) -> None:
         raise AssertionError(message)
 
 
+class Checked:
+    """What ``check()`` returns: truthy when the answer is right.
+
+    It shows nothing in a notebook (the message is already printed), so a check cell does
+    not end with a bare ``True``/``False`` under the message.
+    """
+
+    def __init__(self, ok: bool):
+        self.ok = bool(ok)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __eq__(self, other) -> bool:
+        return bool(other) == self.ok if isinstance(other, (bool, Checked)) else NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"Checked({self.ok})"
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
 @dataclass
 class Exercise:
     """One exercise: a question, a checker, a hint and a reference solution.
@@ -61,23 +86,23 @@ class Exercise:
     def question(self) -> None:
         print(f"Exercise {self.key}: {self.prompt}")
 
-    def check(self, answer: Any = Ellipsis) -> bool:
-        """Print ✓ or what is wrong; returns True when the answer is right."""
+    def check(self, answer: Any = Ellipsis) -> Checked:
+        """Print ✓ or what is wrong; returns a truthy result when the answer is right."""
         if answer is Ellipsis:
             print(f"Exercise {self.key}: not answered yet — replace `...` with your answer "
                   "(ex.hint() helps, ex.solution() shows one).")
-            return False
+            return Checked(False)
         try:
             self.checker(answer)
         except AssertionError as exc:
             print(f"✗ Exercise {self.key}: not quite. {exc}")
-            return False
+            return Checked(False)
         except Exception as exc:  # a learner's odd value must not crash the checker
             print(f"✗ Exercise {self.key}: could not check {type(answer).__name__} "
                   f"({type(exc).__name__}: {exc}).")
-            return False
+            return Checked(False)
         print(f"✓ Exercise {self.key}: correct!")
-        return True
+        return Checked(True)
 
     def hint(self) -> None:
         print(f"Hint {self.key}: {self.hint_text}")
