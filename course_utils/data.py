@@ -314,7 +314,7 @@ def photo_files(folder: str | os.PathLike, verbose: bool = True) -> list[Path]:
 
 
 def open_rgb(path: str | os.PathLike) -> Image.Image:
-    """Open an image file as RGB (RGBA, grayscale and palette images are converted).
+    """Open an image file as RGB (any mode is converted with :func:`to_rgb`).
 
     Raises ``ValueError`` naming the file when it is not an image or is truncated.
     """
@@ -322,13 +322,31 @@ def open_rgb(path: str | os.PathLike) -> Image.Image:
     try:
         with Image.open(path) as img:
             img.load()
-            return img.convert("RGB")
+            return to_rgb(img)
     except FileNotFoundError:
         raise
     except (OSError, SyntaxError, ValueError) as exc:
         raise ValueError(
             f"{path} is not a readable image ({exc}). Replace or delete the file."
         ) from exc
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """A PIL image of any mode as RGB.
+
+    Transparent pixels become white, as image viewers show them (a plain ``convert("RGB")``
+    turns them black); 16-bit grayscale is scaled to 8 bits instead of clipped to white.
+    """
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if img.mode in ("I", "I;16", "I;16B", "I;16L"):
+        values = np.asarray(img, dtype=np.float64)
+        if values.max(initial=0) > 255:
+            values = values / 257  # 0–65535 → 0–255
+        return Image.fromarray(values.clip(0, 255).astype(np.uint8), "L").convert("RGB")
+    return img.convert("RGB")
 
 
 def demo_image(name: str = "dog") -> Path:

@@ -13,7 +13,7 @@ import torch
 import torchvision.transforms as T
 
 from course_utils import checkpoints, models
-from course_utils.data import CIFAR10_CLASSES, open_rgb
+from course_utils.data import CIFAR10_CLASSES, open_rgb, to_rgb
 from course_utils.devices import pick_device
 
 #: The CIFAR-10 weights shipped with the course (how they were made and their measured test
@@ -97,7 +97,7 @@ def preprocess(image, normalize=None) -> torch.Tensor:
 def _pil_rgb(image):
     if not hasattr(image, "convert"):
         raise TypeError(f"expected an image file path or a PIL image, got {type(image).__name__}.")
-    return image.convert("RGB")  # the same conversion as data.open_rgb for files
+    return to_rgb(image)  # the same conversion as data.open_rgb for files
 
 
 def predict_image(model, image, topk: int = 3, classes=CIFAR10_CLASSES) -> list[tuple[str, float]]:

@@ -225,3 +225,18 @@ def test_as_tensors_and_spread_subset(monkeypatch, cache_dir):
     sub = data.spread_subset(ds, 50)
     assert len(sub) == 50 and {ds.targets[i] for i in sub.indices} == set(range(10))
     assert data.safe_num_workers() >= 0
+
+
+def test_to_rgb_makes_transparency_white_and_scales_16_bit(tmp_path):
+    rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 255))
+    rgba.putpixel((0, 0), (0, 0, 0, 0))  # a fully transparent pixel
+    rgba.save(tmp_path / "logo.png")
+    rgb = data.open_rgb(tmp_path / "logo.png")
+    assert rgb.mode == "RGB"
+    assert rgb.getpixel((0, 0)) == (255, 255, 255) and rgb.getpixel((1, 1)) == (255, 0, 0)
+    deep = Image.fromarray(np.array([[0, 32896, 65535]], dtype=np.uint16))
+    assert deep.mode.startswith("I;16")
+    assert [data.to_rgb(deep).getpixel((x, 0)) for x in range(3)] == \
+        [(0, 0, 0), (128, 128, 128), (255, 255, 255)]
+    gray = Image.new("L", (2, 2), 77)
+    assert data.to_rgb(gray).getpixel((1, 1)) == (77, 77, 77)
