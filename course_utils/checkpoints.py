@@ -288,12 +288,6 @@ def _newest_readable(folder: Path, map_location, verbose: bool) -> tuple[Path, d
     return (last, last_state) if last_state is not None else None
 
 
-def _unpickle_reason(exc: Exception) -> str:
-    """The informative line of torch's weights_only error (the class it refused)."""
-    lines = [x.strip() for x in str(exc).splitlines() if x.strip()] or [type(exc).__name__]
-    return next((x for x in lines if "Unsupported global" in x), lines[0])
-
-
 def restore_model(model: nn.Module, state_dict: dict, source="checkpoint") -> None:
     """``model.load_state_dict`` with an error that says which layers do not fit.
 
