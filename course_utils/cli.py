@@ -149,8 +149,19 @@ def _terminal_width() -> int:
 
 def _per_recipe(key: str) -> str:
     """``"original 64, improved 256"`` — a setting's default in every recipe."""
-    return ", ".join(f"{name} {recipe.get(key, 64 if key == 'batch_size' else None)}"
-                     for name, recipe in RECIPES.items())
+    return ", ".join(f"{name} {_recipe_value(recipe, key)}" for name, recipe in RECIPES.items())
+
+
+def _recipe_value(recipe: dict, key: str):
+    """A setting's default in ``recipe`` (``batch_size`` is 64 where a recipe names none)."""
+    return recipe.get(key, 64 if key == "batch_size" else None)
+
+
+def _fill_from_recipe(config: dict, recipe: dict) -> None:
+    """Give every :data:`FROM_RECIPE` setting left unset in ``config`` the recipe's value."""
+    for key in FROM_RECIPE:
+        if config.get(key) is None:
+            config[key] = _recipe_value(recipe, key)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -243,9 +254,7 @@ def resolve_config(args) -> dict:
                     f"its settings. Leave out {flag}, or start a new run without --resume.")
     config = {**DEFAULTS, **stored, **{k: v for k, v in given.items() if v is not None}}
     recipe = RECIPES[config["recipe"]]
-    for key in FROM_RECIPE:
-        if config.get(key) is None:
-            config[key] = recipe.get(key, 64 if key == "batch_size" else None)
+    _fill_from_recipe(config, recipe)
     config["epochs"] = given["epochs"] or stored.get("epochs") or settings.scaled(10, 1)
     if stored and recipe["schedule"] != "none" and config["epochs"] != stored.get("epochs"):
         raise ValueError(
@@ -280,10 +289,7 @@ def _loaders(config: dict, recipe: dict, device):
     normalize = (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD) if recipe["normalize"] else None
     limit, batch = config["limit"], config["batch_size"]
     if recipe["augment"] or normalize:  # decoded once into uint8 tensors, batches on device
-        xs, ys = data.as_tensors(data.cifar10(train=True))
-        if limit:
-            keep = data.spread_indices(len(ys), limit)
-            xs, ys = xs[keep], ys[keep]
+        xs, ys = data.as_tensors(data.cifar10(train=True), limit)
         drop_last = recipe.get("drop_last", False) and len(ys) > batch
         train = loaders.TensorLoader(xs, ys, batch, shuffle=True, normalize=normalize,
                                      augment=recipe["augment"], drop_last=drop_last,
@@ -324,7 +330,7 @@ def build_training(recipe: dict, config: dict, steps_per_epoch: int):
     return model, optimizer, scheduler, loss_fn
 
 
-def train_recipe(recipe: str = "original", *, epochs: int | None = None, device="auto",
+def train_recipe(recipe: str = DEFAULTS["recipe"], *, epochs: int | None = None, device="auto",
                  logdir="runs", run_name: str | None = None, resume_dir=None,
                  progress: bool = True, **options) -> tuple[Path, list[dict]]:
     """Train a recipe of :data:`RECIPES` the way ``python -m course_utils train`` does.
@@ -347,9 +353,7 @@ def train_recipe(recipe: str = "original", *, epochs: int | None = None, device=
         raise TypeError(f"train_recipe() got unknown options {unknown}.")
     config = {**DEFAULTS, "recipe": recipe, "epochs": epochs or settings.scaled(10, 1),
               **{k: v for k, v in options.items() if v is not None}}
-    for key in FROM_RECIPE:
-        if config.get(key) is None:
-            config[key] = RECIPES[recipe].get(key, 64 if key == "batch_size" else None)
+    _fill_from_recipe(config, RECIPES[recipe])
     torch.manual_seed(config["seed"])
     device = pick_device(device)
     train_loader, test_loader, normalize = _loaders(config, RECIPES[recipe], device)
