@@ -77,11 +77,7 @@ def cifar10_tensors(*, require_full: bool, limit: int | None = None):
     given), and where they came from (``"image-folder"``, ``"sample"``, …)."""
     train_ds, _ = cifar10_split(True, allow_sample=not require_full)
     test_ds, _ = cifar10_split(False, allow_sample=not require_full)
-    xs, ys = data.as_tensors(train_ds)
-    if limit:
-        keep = data.spread_indices(len(ys), limit)
-        xs, ys = xs[keep], ys[keep]
-    return (xs, ys, *data.as_tensors(test_ds), train_ds.source)
+    return (*data.as_tensors(train_ds, limit), *data.as_tensors(test_ds), train_ds.source)
 
 
 def cpu_seconds() -> float:

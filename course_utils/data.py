@@ -196,13 +196,18 @@ def _decode_32x32(path: Path) -> np.ndarray:
     return np.asarray(img)
 
 
-def as_tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    """The whole data set as ``(images uint8 (N, 3, H, W), labels int64 (N,))``.
+def as_tensors(dataset, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The data set as ``(images uint8 (N, 3, H, W), labels int64 (N,))``: all of it, or
+    ``limit`` items spread evenly over it (see :func:`spread_indices`).
 
     Works on anything with ``.data`` (N, H, W, 3) and ``.targets``, e.g. ``cifar10()``.
     """
     images = torch.from_numpy(np.ascontiguousarray(dataset.data)).permute(0, 3, 1, 2)
-    return images.contiguous(), torch.as_tensor(dataset.targets, dtype=torch.long)
+    labels = torch.as_tensor(dataset.targets, dtype=torch.long)
+    if limit:
+        keep = spread_indices(len(labels), limit)
+        images, labels = images[keep], labels[keep]
+    return images.contiguous(), labels
 
 
 def spread_subset(dataset, n: int) -> Dataset:
