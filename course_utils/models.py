@@ -66,22 +66,6 @@ class TuduiBN(nn.Module):
         return self.model(x)
 
 
-MODELS = {"tudui": Tudui, "tudui-bn": TuduiBN}
-
-
-def build_model(name: str = "tudui") -> nn.Module:
-    """A fresh network by name; ``ValueError`` lists the names when ``name`` is unknown."""
-    try:
-        return MODELS[name]()
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}.") from None
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters (``Tudui`` has 145,578)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 class TuduiPlain(nn.Module):
     """:class:`Tudui` written without ``nn.Sequential`` — the course's first form in P22.
 
@@ -118,8 +102,6 @@ class TuduiPlain(nn.Module):
         return x
 
 
-MODELS["tudui-plain"] = TuduiPlain
-
 
 class TuduiImproved(nn.Module):
     """The improved recipe's network, designed for speed on a CPU (242,474 parameters).
@@ -152,4 +134,19 @@ class TuduiImproved(nn.Module):
         return self.classifier(self.pool(self.features(x)).flatten(1))
 
 
-MODELS["tudui-improved"] = TuduiImproved
+#: Every network by the name the CLI's ``--model`` and checkpoints' ``model_name`` use.
+MODELS = {"tudui": Tudui, "tudui-bn": TuduiBN, "tudui-plain": TuduiPlain,
+          "tudui-improved": TuduiImproved}
+
+
+def build_model(name: str = "tudui") -> nn.Module:
+    """A fresh network by name; ``ValueError`` lists the names when ``name`` is unknown."""
+    try:
+        return MODELS[name]()
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}.") from None
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters (``Tudui`` has 145,578)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
