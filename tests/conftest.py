@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import ipaddress
+import os
 import socket
 import threading
 from functools import partial
@@ -118,3 +119,17 @@ def run_cli(capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture
+def group_alive():
+    """``group_alive(pgid)``: True while any process of that process group still exists."""
+
+    def alive(pgid: int) -> bool:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    return alive

@@ -110,14 +110,6 @@ def _wait(what: str, predicate, timeout: float, interval: float = 0.25):
         time.sleep(interval)
 
 
-def _group_gone(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 # ------------------------------------------------------------------------ TensorBoard
 @pytest.fixture(scope="module")
 def course_logs(tmp_path_factory):
@@ -143,7 +135,8 @@ def course_logs(tmp_path_factory):
     return logdir
 
 
-def test_tensorboard_in_chromium_shows_the_course_scalars(browser, course_logs, tmp_path):
+def test_tensorboard_in_chromium_shows_the_course_scalars(browser, course_logs, tmp_path,
+                                                         group_alive):
     from selenium.webdriver.common.by import By
 
     with tb.launch(course_logs) as board:
@@ -163,7 +156,7 @@ def test_tensorboard_in_chromium_shows_the_course_scalars(browser, course_logs, 
     steps = [s for s, _ in served]
     assert steps == list(range(2, 19, 2))  # 6 steps an epoch, one curve over 3 epochs
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
-    assert not board.running and _group_gone(pid), "TensorBoard was left running"
+    assert not board.running and not group_alive(pid), "TensorBoard was left running"
 
 
 # ------------------------------------------------------------------------- JupyterLab
@@ -250,7 +243,7 @@ def _run_all_from_the_run_menu(browser) -> None:
     _wait("the Run menu's 'Run All Cells'", open_and_click, timeout=30, interval=0.5)
 
 
-def test_jupyterlab_runs_a_chapter_notebook_and_leaves_nothing(browser, tmp_path):
+def test_jupyterlab_runs_a_chapter_notebook_and_leaves_nothing(browser, tmp_path, group_alive):
     from selenium.webdriver.common.by import By
 
     chapter = sorted((REPO_ROOT / "notebooks").glob("01_*.ipynb"))
@@ -298,7 +291,7 @@ def test_jupyterlab_runs_a_chapter_notebook_and_leaves_nothing(browser, tmp_path
         assert len(kernels) == 1 and kernels[0]["execution_state"] == "idle"
     finally:
         lab.stop()
-    assert lab.process.returncode is not None and _group_gone(lab.process.pid)
+    assert lab.process.returncode is not None and not group_alive(lab.process.pid)
     runtime = str(tmp_path / "runtime")
     try:  # the kernel's command line names its connection file in the runtime folder
         _wait("the kernel to exit", lambda: not _processes_mentioning(runtime), timeout=10)

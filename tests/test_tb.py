@@ -37,14 +37,6 @@ def _tensorboard_children() -> list[int]:
     return found
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def _listening_addresses(port: int) -> list[str]:
     """Local IPv4 addresses listening on ``port`` (from /proc/net/tcp)."""
     result = []
@@ -130,12 +122,12 @@ def test_read_images_and_tags_roundtrip(tmp_path):
 
 
 # ------------------------------------------------------------------------- the server
-def test_server_starts_answers_serves_tags_and_stops(logdir):
+def test_server_starts_answers_serves_tags_and_stops(logdir, group_alive):
     board = tb.launch(logdir, timeout=60)
     pid = board.process.pid
     try:
         assert board.url == f"http://127.0.0.1:{board.port}/"
-        assert board.running and _group_alive(pid)
+        assert board.running and group_alive(pid)
         assert _listening_addresses(board.port) == ["127.0.0.1"]  # localhost only
         assert b"<html" in board.get("").lower()  # the web app itself answers
         served = board.wait_for_tags({".": ["loss", "y=x"], "sub": ["acc"]}, timeout=60)
@@ -147,7 +139,7 @@ def test_server_starts_answers_serves_tags_and_stops(logdir):
     finally:
         board.stop()
     assert not board.running and board.process.returncode is not None
-    assert not _group_alive(pid), "a process of TensorBoard's group is still alive"
+    assert not group_alive(pid), "a process of TensorBoard's group is still alive"
     assert pid not in _tensorboard_children()
     assert board not in tb._RUNNING
     with pytest.raises(urllib.error.URLError):
