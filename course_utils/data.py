@@ -64,10 +64,13 @@ def cifar10(
     root: str | os.PathLike | None = None,
     download: bool = True,
     verbose: bool = True,
+    data_dir: str | os.PathLike | None = None,
 ) -> Dataset:
     """CIFAR-10 from the best source available (see the module docstring).
 
     Wraps ``torchvision.datasets.CIFAR10(root, train, transform, download=True)``.
+    ``data_dir`` is the folder holding ``cifar10-jpg/`` (or its ``.tar.gz``); None means
+    ``COURSE_DATA_DIR`` (or no such folder when that is unset).
 
     Example:
         >>> ds = cifar10(train=False, transform=torchvision.transforms.ToTensor())
@@ -94,7 +97,7 @@ def cifar10(
             return ds
         except dl.OfflineError as exc:
             why = f"no download ({exc})"
-    folder = _cifar10_image_folder()
+    folder = _cifar10_image_folder(_data_folder(data_dir))
     if folder is not None:
         ds = CIFAR10Folder(folder / split, **kwargs)
         ds.source = "image-folder"
@@ -106,9 +109,19 @@ def cifar10(
     return ds
 
 
-def _cifar10_image_folder() -> Path | None:
-    """``COURSE_DATA_DIR/cifar10-jpg`` (unpacking the .tar.gz into the cache once)."""
-    base = settings.data_dir()
+def _data_folder(data_dir: str | os.PathLike | None) -> Path | None:
+    """``data_dir`` checked to be a folder, or ``COURSE_DATA_DIR`` when it is None."""
+    if data_dir is None:
+        return settings.data_dir()
+    path = Path(data_dir).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"data folder {str(path)!r} does not exist; pass a folder "
+                                "holding cifar10-jpg/ or hymenoptera_data/.")
+    return path.resolve()
+
+
+def _cifar10_image_folder(base: Path | None) -> Path | None:
+    """``base/cifar10-jpg`` (unpacking ``base/cifar10-jpg.tar.gz`` into the cache once)."""
     if base is None:
         return None
     if (base / "cifar10-jpg" / "train").is_dir():
@@ -239,14 +252,15 @@ def safe_num_workers() -> int:
 
 # ----------------------------------------------------------------------- ants and bees
 def hymenoptera(root: str | os.PathLike | None = None, download: bool = True,
-                verbose: bool = True) -> Path:
+                verbose: bool = True, data_dir: str | os.PathLike | None = None) -> Path:
     """Folder of the ants-and-bees set, holding ``train/{ants,bees}`` and ``val/{ants,bees}``.
 
-    Order: ``root/hymenoptera_data`` → ``COURSE_DATA_DIR/hymenoptera_data`` → the PyTorch
-    tutorial download (checked file by file against the known set) → the bundled sample.
+    Order: ``root/hymenoptera_data`` → ``data_dir/hymenoptera_data`` (None: ``COURSE_DATA_DIR``)
+    → the PyTorch tutorial download (checked file by file against the known set) → the bundled
+    sample.
     """
     root = Path(root) if root is not None else settings.cache_dir()
-    base = settings.data_dir()
+    base = _data_folder(data_dir)
     for candidate in (root / "hymenoptera_data", base / "hymenoptera_data" if base else None):
         if candidate is not None and (candidate / "train").is_dir():
             _say(verbose, f"ants/bees: {candidate}")
