@@ -70,3 +70,59 @@ q3 = Exercise(
     """,
     wrong=["__version__", "2.0.0", torch.version],
 )
+
+
+class _Empty:
+    """A class with one public method (one of the checker's own cases)."""
+
+    def method(self):
+        return None
+
+
+def _check_q4(answer):
+    import functools
+    import types
+
+    expect(callable(answer) and not isinstance(answer, type),
+           f"`answer` should be your function public_names (no parentheses), got {answer!r}.")
+    cases = [torch.cuda, torch.nn.functional, _Empty, object(),
+             functools.lru_cache(maxsize=None)(abs), types.SimpleNamespace(a=1, _b=2)]
+    for obj in cases:
+        want = sorted(n for n in dir(obj) if not n.startswith("_"))
+        got = answer(obj)
+        expect(isinstance(got, list), f"public_names({obj!r:.40}) returned "
+               f"{type(got).__name__}; return a list of names.")
+        extra = sorted(set(got) - set(want))
+        missing = sorted(set(want) - set(got))
+        expect(not extra, f"public_names({obj!r:.40}) includes {extra[:3]}: leave out every "
+               "name that starts with '_' (dunder names too).")
+        expect(not missing, f"public_names({obj!r:.40}) misses {missing[:3]}.")
+        expect(got == want, f"public_names({obj!r:.40}) has the right names in the wrong "
+               "order: return them sorted.")
+
+
+def _public_with_dunders(obj):
+    return sorted(n for n in dir(obj) if not n.startswith("__"))
+
+
+def _public_unsorted(obj):
+    return [n for n in reversed(dir(obj)) if not n.startswith("_")]
+
+
+q4 = Exercise(
+    "1.4",
+    "Write a function `public_names(obj)` that returns the sorted list of the names in "
+    "`dir(obj)` that do not start with an underscore (neither `_private` nor `__dunder__`). "
+    "The checker calls it on modules, a class, a plain object and a cached function of its "
+    "own. Assign the function (no parentheses) to `answer`.",
+    _check_q4,
+    hint_text="[n for n in dir(obj) if not n.startswith('_')] — dir() already sorts, but say "
+    "sorted(...) to be sure.",
+    solution_code="""
+        def public_names(obj):
+            return sorted(name for name in dir(obj) if not name.startswith("_"))
+
+        answer = public_names
+    """,
+    wrong=[_public_with_dunders, _public_unsorted, dir, ["is_available"]],
+)
