@@ -4,7 +4,9 @@
   "print(type(x))" habit, with the facts that matter).
 * :func:`show_images` / :func:`show_batch` — a grid of PIL images, ``(C, H, W)`` tensors,
   ``(H, W, C)`` arrays or an ``(N, C, H, W)`` batch, with titles.
-* :class:`Figure` — a matplotlib figure that displays itself in a notebook (no pyplot state).
+* :class:`Figure` / :func:`new_figure` / :func:`style_axes` / :data:`STYLE` — the one figure
+  style of the course: every picture (here, in ``tb``, ``predict`` and ``layers``) is a
+  :class:`Figure` that displays itself in a notebook (no pyplot state).
 * :class:`TransformsPlayground` — ipywidgets sliders for ``Resize``, ``RandomCrop``, flip and
   ``Normalize``; its callback :meth:`TransformsPlayground.render` can be called directly too.
 """
@@ -21,9 +23,18 @@ from PIL import Image
 from torchvision import transforms
 
 __all__ = [
-    "Figure", "new_figure", "describe", "to_hwc", "show_images", "show_batch",
-    "playground_transform", "PlaygroundResult", "TransformsPlayground",
+    "STYLE", "Figure", "new_figure", "style_axes", "describe", "to_hwc", "show_images",
+    "show_batch", "playground_transform", "PlaygroundResult", "TransformsPlayground",
 ]  # fmt: skip
+
+
+#: The course's figure style, used by every picture it draws.
+STYLE = {
+    "dpi": 80,  # resolution of the PNG a notebook shows
+    "title_size": 10,  # font size of panel titles
+    "grid_alpha": 0.3,  # a light grid on line plots
+    "marker_below": 30,  # lines with fewer points than this mark each point with a dot
+}
 
 
 class Figure(matplotlib.figure.Figure):
@@ -32,13 +43,26 @@ class Figure(matplotlib.figure.Figure):
 
     def _repr_png_(self) -> bytes:
         buf = io.BytesIO()
-        self.savefig(buf, format="png", dpi=80)
+        self.savefig(buf, format="png", dpi=STYLE["dpi"])
         return buf.getvalue()
 
 
 def new_figure(width: float, height: float) -> Figure:
-    """A fresh :class:`Figure` of ``width`` x ``height`` inches (constrained layout)."""
+    """A fresh :class:`Figure` of ``width`` x ``height`` inches (constrained layout).
+
+    >>> axes = new_figure(8, 3).subplots(1, 2)     # two panels side by side
+    """
     return Figure(figsize=(width, height), layout="constrained")
+
+
+def style_axes(ax, title: str = "", xlabel: str = "", ylabel: str = "", grid: bool = True):
+    """Give one panel the course style: title, axis labels, light grid. Returns ``ax``."""
+    ax.set_title(title, fontsize=STYLE["title_size"])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if grid:
+        ax.grid(alpha=STYLE["grid_alpha"])
+    return ax
 
 
 def describe(x) -> str:
@@ -113,7 +137,7 @@ def show_images(images, titles=None, ncols: int = 8, size: float = 1.6) -> Figur
             arr = to_hwc(images[i])
             ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None)
             if titles is not None:
-                ax.set_title(str(titles[i]), fontsize=9)
+                ax.set_title(str(titles[i]), fontsize=STYLE["title_size"])
     return fig
 
 

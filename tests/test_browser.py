@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_utils import data, engine, loaders, models, tb
+from course_utils import _tb_server, data, engine, loaders, models, tb
 from course_utils.settings import REPO_ROOT
 
 pytestmark = pytest.mark.browser
@@ -161,7 +161,7 @@ def test_tensorboard_in_chromium_shows_the_course_scalars(browser, course_logs, 
 
 # ------------------------------------------------------------------------- JupyterLab
 def _free_port() -> int:
-    return tb.free_port("127.0.0.1")
+    return _tb_server.free_port("127.0.0.1")
 
 
 class Lab:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,7 +15,7 @@ import torch
 from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
-from course_utils import data, tb
+from course_utils import _tb_server, data, tb
 
 ANT_PHOTO = data.HYMENOPTERA_SAMPLE / "train" / "ants" / "0013035.jpg"
 
@@ -46,6 +47,24 @@ def _listening_addresses(port: int) -> list[str]:
         if int(port_hex, 16) == port and state == "0A":  # 0A = LISTEN
             result.append(socket.inet_ntoa(bytes.fromhex(ip_hex)[::-1]))
     return result
+
+
+def _wait_for_tags(board, expected: dict[str, list[str]], timeout: float = 60.0) -> dict:
+    """Poll until the server serves every ``{run: [tags]}`` in ``expected``; return what it
+    serves. TensorBoard loads event files in the background, so the first answers may lack tags.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            served = board.scalar_tags()
+        except (OSError, ValueError):
+            served = {}
+        if all(set(tags) <= set(served.get(run, [])) for run, tags in expected.items()):
+            return served
+        assert time.monotonic() < deadline and board.running, (
+            f"TensorBoard at {board.url} did not serve {expected} within {timeout:.0f} s; "
+            f"it serves {served}. Its output:\n{board.output()}")
+        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -130,8 +149,9 @@ def test_server_starts_answers_serves_tags_and_stops(logdir, group_alive):
         assert board.running and group_alive(pid)
         assert _listening_addresses(board.port) == ["127.0.0.1"]  # localhost only
         assert b"<html" in board.get("").lower()  # the web app itself answers
-        served = board.wait_for_tags({".": ["loss", "y=x"], "sub": ["acc"]}, timeout=60)
-        assert served == {".": ["loss", "y=x"], "sub": ["acc"]}
+        expected = {run: sorted(tags) for run, tags in tb.read_runs(logdir).items()}
+        assert expected == {".": ["loss", "y=x"], "sub": ["acc"]}
+        assert _wait_for_tags(board, expected) == expected  # served = what the files hold
         assert sorted(board.runs()) == [".", "sub"]
         assert board.scalars(".", "y=x") == [(i, float(i)) for i in range(10)]
         http_loss = board.scalars(".", "loss")
@@ -141,7 +161,7 @@ def test_server_starts_answers_serves_tags_and_stops(logdir, group_alive):
     assert not board.running and board.process.returncode is not None
     assert not group_alive(pid), "a process of TensorBoard's group is still alive"
     assert pid not in _tensorboard_children()
-    assert board not in tb._RUNNING
+    assert board not in _tb_server._RUNNING
     with pytest.raises(urllib.error.URLError):
         urllib.request.build_opener(urllib.request.ProxyHandler({})).open(board.url, timeout=3)
     board.stop()  # idempotent
@@ -174,19 +194,47 @@ def test_launch_missing_logdir(tmp_path):
         tb.launch(tmp_path / "missing")
 
 
-def test_wait_for_tags_times_out_with_a_clear_message(logdir):
-    with tb.launch(logdir) as board:
-        with pytest.raises(tb.TensorBoardError, match="nope"):
-            board.wait_for_tags({".": ["nope"]}, timeout=1)
+def test_show_in_ci_mode_plots_the_event_files_without_a_server(logdir, fast, capsys,
+                                                               monkeypatch):
+    def no_server(*args, **kwargs):
+        raise AssertionError("tb.show started a process in static mode")
 
-
-def test_show_in_ci_mode_checks_server_and_leaves_no_process(logdir, fast, capsys):
+    monkeypatch.setattr(_tb_server.subprocess, "Popen", no_server)
+    shown = []
+    monkeypatch.setattr(tb, "_display", shown.append)
     assert tb.show(logdir) is None
-    out = capsys.readouterr().out
-    assert "tensorboard --logdir" in out
-    assert "answered at http://127.0.0.1:" in out and "stopped again" in out
-    assert "'loss', 'y=x'" in out
-    assert tb._RUNNING == [] and _tensorboard_children() == []
+    assert "tensorboard --logdir" in capsys.readouterr().out
+    [fig] = shown
+    titled = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+    assert set(titled) == {"loss", "sub/acc", "y=x"}
+    assert list(titled["y=x"].lines[0].get_ydata()) == [float(i) for i in range(10)]
+
+
+def test_show_static_on_images_only_shows_the_images(tmp_path, capsys, monkeypatch):
+    photo = np.array(Image.open(ANT_PHOTO).convert("RGB"))
+    with SummaryWriter(str(tmp_path)) as writer:
+        writer.add_image("photo", photo, 3, dataformats="HWC")
+        writer.add_text("note", "hello", 0)
+    shown = []
+    monkeypatch.setattr(tb, "_display", shown.append)
+    tb.show(tmp_path, static=True)
+    [fig] = shown
+    [ax] = [ax for ax in fig.axes if ax.images]
+    assert ax.get_title() == "photo (step 3)"
+    np.testing.assert_array_equal(ax.images[0].get_array(), photo)
+    assert "Also logged" in capsys.readouterr().out  # the text tag is named
+
+
+def test_show_static_on_an_empty_folder_says_so(tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(tb, "_display", shown.append)
+    tb.show(tmp_path, static=True)
+    assert "no scalars in" in shown[0].axes[0].texts[0].get_text()
+
+
+def test_plot_images_needs_images(logdir):
+    with pytest.raises(ValueError, match="no images were logged"):
+        tb.plot_images(logdir)
 
 
 def test_show_interactive_embeds_the_served_url_and_reuses_one_server(logdir, monkeypatch):
