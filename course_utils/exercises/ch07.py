@@ -106,3 +106,72 @@ q3 = Exercise(
     """,
     wrong=[2400, 32 * 5 * 5 + 32, 2464, "2432"],
 )
+
+
+_SPEC = [  # (layer type, output shape without the batch dimension)
+    ("Conv2d", (16, 32, 32)), ("ReLU", (16, 32, 32)), ("MaxPool2d", (16, 16, 16)),
+    ("Conv2d", (32, 16, 16)), ("ReLU", (32, 16, 16)), ("MaxPool2d", (32, 8, 8)),
+    ("Flatten", (2048,)), ("Linear", (10,)),
+]
+
+
+def _check_q4(answer):
+    expect(isinstance(answer, nn.Sequential),
+           f"`answer` should be an nn.Sequential, got {type(answer).__name__}.")
+    layers = list(answer)
+    names = [type(m).__name__ for m in layers]
+    expect(names == [n for n, _ in _SPEC], f"the layers should be {[n for n, _ in _SPEC]} in "
+           f"this order, got {names}.")
+    for conv in (m for m in layers if isinstance(m, nn.Conv2d)):
+        expect(conv.kernel_size == (3, 3), f"the convolutions have 3×3 kernels, got "
+               f"{conv.kernel_size}.")
+    for batch in (5, 2):  # two batch sizes: no size may be hard-coded
+        h = torch.rand(batch, 3, 32, 32)
+        for i, (layer, (name, shape)) in enumerate(zip(layers, _SPEC, strict=True)):
+            try:
+                h = layer(h)
+            except RuntimeError as exc:
+                raise AssertionError(f"layer {i} ({name}) cannot take the shape "
+                                     f"{tuple(h.shape)}: {exc}") from None
+            got = tuple(h.shape)
+            hint = " (a 3×3 kernel keeps the size with padding=1)" if name == "Conv2d" else ""
+            expect(got == (batch, *shape), f"after layer {i} ({name}) the shape is {got}; "
+                   f"the specification says {(batch, *shape)}{hint}.")
+
+
+q4 = Exercise(
+    "7.4",
+    "Build an nn.Sequential that turns a batch of shape (N, 3, 32, 32) into (N, 10) through "
+    "exactly these layers and output shapes: Conv2d with a 3×3 kernel → (N, 16, 32, 32); "
+    "ReLU; MaxPool2d(2) → (N, 16, 16, 16); Conv2d 3×3 → (N, 32, 16, 16); ReLU; "
+    "MaxPool2d(2) → (N, 32, 8, 8); Flatten → (N, 2048); Linear → (N, 10). Assign it to "
+    "`answer`. The checker pushes batches of its own through it, layer by layer.",
+    _check_q4,
+    hint_text="Work out the padding that keeps 32×32 with kernel_size=3 (chapter 6's formula), "
+    "and the Flatten size: 32 channels × 8 × 8.",
+    solution_code="""
+        from torch import nn
+        answer = nn.Sequential(
+            nn.Conv2d(3, 16, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(32 * 8 * 8, 10),
+        )
+    """,
+    wrong=[
+        nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3),
+                      nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 6 * 6, 10)),
+        nn.Sequential(nn.Conv2d(3, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                      nn.Linear(2048, 10)),
+        nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.MaxPool2d(2),
+                      nn.Conv2d(16, 32, 3, padding=1), nn.MaxPool2d(2), nn.Flatten(),
+                      nn.Linear(2048, 10)),
+        nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                      nn.Linear(1024, 10)),
+        nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                      nn.Linear(2048, 64)),
+        Tudui().model,
+    ],
+)
