@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
-import tarfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,15 @@ from torchvision.datasets import VisionDataset
 
 from course_utils import download as dl
 from course_utils import settings
+from course_utils.images import PHOTO_SUFFIXES, demo_image, open_rgb, photo_files, to_rgb
+
+__all__ = [
+    "cifar10", "CIFAR10Folder", "CIFAR10_CLASSES", "CIFAR10_SAMPLE", "as_tensors",
+    "spread_subset", "spread_indices", "safe_num_workers", "hymenoptera", "HYMENOPTERA_SAMPLE",
+    "make_label_layout",
+    # image-file helpers, defined in course_utils.images and used from here by the chapters
+    "PHOTO_SUFFIXES", "photo_files", "open_rgb", "to_rgb", "demo_image",
+]  # fmt: skip
 
 CIFAR10_CLASSES = [
     "airplane", "automobile", "bird", "cat", "deer",
@@ -38,12 +46,9 @@ CIFAR10_CLASSES = [
 ]  # fmt: skip
 CIFAR10_SAMPLE = settings.BUNDLED_DATA / "cifar10-sample"
 HYMENOPTERA_SAMPLE = settings.BUNDLED_DATA / "hymenoptera_sample"
-DEMO_IMAGES = settings.BUNDLED_DATA / "demo-images"
 HYMENOPTERA_URL = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
-#: sha256 over (relative path, sha256 of bytes) of every file in the full set's 398 files.
+#: download.tree_sha256 of the full set's folder (398 photos).
 HYMENOPTERA_TREE_SHA256 = "4d9516c2fb161c30f41a394c6690b6c88f5c14ffbacac3cef9ddb3412df91248"
-#: File endings read as photos; anything else in an image folder is skipped and reported.
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 _FULL_SET_HINT = (
     "For the full set: run once online (torchvision downloads it), or set COURSE_DATA_DIR to a "
@@ -131,8 +136,8 @@ def _cifar10_image_folder(base: Path | None) -> Path | None:
         target = settings.cache_dir() / "cifar10-jpg"
         if not (target / "test").is_dir():
             print(f"[course_utils] unpacking {archive} into {target.parent} (once) …")
-            with tarfile.open(archive) as tar:
-                tar.extractall(target.parent, filter="data")
+            shutil.rmtree(target, ignore_errors=True)  # a cut-off unpack of an older version
+            dl.unpack_folder(archive, "cifar10-jpg", target.parent)
         return target
     return None
 
@@ -269,11 +274,7 @@ def hymenoptera(root: str | os.PathLike | None = None, download: bool = True,
     if download and not settings.offline():
         try:
             archive = dl.download(HYMENOPTERA_URL, root / "hymenoptera_data.zip")
-            with zipfile.ZipFile(archive) as zf:
-                zf.extractall(root)
-            folder = root / "hymenoptera_data"
-            if tree_sha256(folder) != HYMENOPTERA_TREE_SHA256:
-                raise dl.ChecksumError(f"{folder} does not match the known ants/bees set.")
+            folder = dl.unpack_folder(archive, "hymenoptera_data", root, HYMENOPTERA_TREE_SHA256)
             _say(verbose, f"ants/bees: downloaded to {folder}")
             return folder
         except dl.OfflineError as exc:
@@ -283,24 +284,12 @@ def hymenoptera(root: str | os.PathLike | None = None, download: bool = True,
     return HYMENOPTERA_SAMPLE
 
 
-def tree_sha256(folder: str | os.PathLike) -> str:
-    """One sha256 over every file below ``folder`` (relative path + content)."""
-    folder = Path(folder)
-    h = hashlib.sha256()
-    for p in sorted(q for q in folder.rglob("*") if q.is_file()):
-        h.update(p.relative_to(folder).as_posix().encode())
-        h.update(hashlib.sha256(p.read_bytes()).digest())
-    return h.hexdigest()
-
-
 def make_label_layout(split_dir: str | os.PathLike, dest: str | os.PathLike) -> Path:
     """Copy ``split_dir/{ants,bees}`` into the course's second layout under ``dest``:
     ``ants_image/``, ``ants_label/<name>.txt`` (holding ``ants``), and the same for bees.
 
     Returns ``dest``. Existing files are left as they are (nothing is overwritten).
     """
-    import shutil
-
     split_dir, dest = Path(split_dir), Path(dest)
     for label in ("ants", "bees"):
         img_dir, lab_dir = dest / f"{label}_image", dest / f"{label}_label"
@@ -313,65 +302,3 @@ def make_label_layout(split_dir: str | os.PathLike, dest: str | os.PathLike) -> 
             if not txt.exists():
                 txt.write_text(label, encoding="utf-8")
     return dest
-
-
-def photo_files(folder: str | os.PathLike, verbose: bool = True) -> list[Path]:
-    """Sorted photos in ``folder``; other files (GIF placeholders, text, …) are skipped and
-    reported in one line. Raises ``FileNotFoundError``/``ValueError`` for a missing or
-    photo-less folder."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {folder} does not exist.")
-    files = sorted(p for p in folder.iterdir() if p.is_file())
-    photos = [p for p in files if p.suffix.lower() in PHOTO_SUFFIXES]
-    skipped = [p.name for p in files if p not in photos]
-    if skipped:
-        _say(verbose, f"{folder}: skipped {len(skipped)} non-photo file(s): {', '.join(skipped)}")
-    if not photos:
-        raise ValueError(f"{folder} holds no photos ({', '.join(PHOTO_SUFFIXES)}).")
-    return photos
-
-
-def open_rgb(path: str | os.PathLike) -> Image.Image:
-    """Open an image file as RGB (any mode is converted with :func:`to_rgb`).
-
-    Raises ``ValueError`` naming the file when it is not an image or is truncated.
-    """
-    path = Path(path)
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return to_rgb(img)
-    except FileNotFoundError:
-        raise
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(
-            f"{path} is not a readable image ({exc}). Replace or delete the file."
-        ) from exc
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """A PIL image of any mode as RGB.
-
-    Transparent pixels become white, as image viewers show them (a plain ``convert("RGB")``
-    turns them black); 16-bit grayscale is scaled to 8 bits instead of clipped to white.
-    """
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    if img.mode in ("I", "I;16", "I;16B", "I;16L"):
-        values = np.asarray(img, dtype=np.float64)
-        if values.max(initial=0) > 255:
-            values = values / 257  # 0–65535 → 0–255
-        return Image.fromarray(values.clip(0, 255).astype(np.uint8), "L").convert("RGB")
-    return img.convert("RGB")
-
-
-def demo_image(name: str = "dog") -> Path:
-    """Path of a bundled demo photo: ``"dog"`` or ``"airplane"``."""
-    path = DEMO_IMAGES / f"{name}.png"
-    if not path.exists():
-        choices = sorted(p.stem for p in DEMO_IMAGES.glob("*.png"))
-        raise FileNotFoundError(f"no demo photo {name!r}; choose one of {choices}.")
-    return path

@@ -7,6 +7,9 @@ Every download here:
   no network gets a one-line message in seconds instead of a hang;
 * reads with a socket timeout, writes to a ``.part`` file and renames only after the
   checksum matches, so an interrupted download never leaves a half file behind.
+
+:func:`unpack_folder` does the same for an archive's folder: it appears only complete and
+checked (:func:`tree_sha256`), never half unpacked.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import tarfile
+import tempfile
 import threading
 import urllib.parse
 import urllib.request
+import zipfile
 from pathlib import Path
 
 from course_utils import settings
@@ -134,3 +140,45 @@ def _progress_bar(total: int, name: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total or None, unit="B", unit_scale=True, desc=f"download {name}")
+
+
+def tree_sha256(folder: str | os.PathLike) -> str:
+    """One sha256 over every file below ``folder`` (relative path + content)."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for p in sorted(q for q in folder.rglob("*") if q.is_file()):
+        h.update(p.relative_to(folder).as_posix().encode())
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def unpack_folder(archive: Path, name: str, parent: Path, tree: str | None = None) -> Path:
+    """Unpack the folder ``name`` of a .zip/.tar.gz ``archive`` to ``parent/name``.
+
+    It is unpacked into a temporary folder first and moved into place only when complete and,
+    if ``tree`` is given, when its :func:`tree_sha256` equals ``tree`` — so an interrupted or
+    corrupt unpack never leaves a ``parent/name`` that a later call would trust. On a checksum
+    mismatch the archive is deleted too (a new call downloads it again) and ``ChecksumError``
+    is raised.
+    """
+    with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=parent) as tmp:
+        if archive.suffix == ".zip":
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(tmp)
+        else:
+            with tarfile.open(archive) as tar:
+                tar.extractall(tmp, filter="data")
+        unpacked = Path(tmp) / name
+        if tree is not None and (not unpacked.is_dir() or tree_sha256(unpacked) != tree):
+            archive.unlink(missing_ok=True)
+            raise ChecksumError(
+                f"{archive.name} does not hold the expected {name}/ (tree sha256 {tree}); the "
+                "download was deleted and nothing was kept. Run again to download it anew."
+            )
+        if not unpacked.is_dir():
+            raise ValueError(f"{archive} holds no folder {name}/ at its top.")
+        if (parent / name).exists():
+            raise FileExistsError(f"{parent / name} is in the way but is not a complete copy; "
+                                  "delete it and run again.")
+        os.replace(unpacked, parent / name)
+    return parent / name

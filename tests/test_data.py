@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import tarfile
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ import torch
 import torchvision
 from PIL import Image
 
-from course_utils import data, settings
+from course_utils import data, download, settings
 
 TV = torchvision.datasets.CIFAR10
 
@@ -155,6 +157,17 @@ def test_image_folder_under_course_data_dir(tmp_path, monkeypatch, cache_dir):
     assert np.array_equal(again.data, ds.data)
 
 
+def test_data_dir_argument_needs_no_environment(tmp_path, monkeypatch, cache_dir):
+    """What the CLI's --data-dir does: the folder is passed down; no variable is read or set."""
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    ds = data.cifar10(train=False, data_dir=_jpg_copy(tmp_path / "full", per_class=2))
+    assert ds.source == "image-folder" and len(ds) == 20
+    assert "COURSE_DATA_DIR" not in os.environ
+    with pytest.raises(FileNotFoundError, match="data folder '.*nope' does not exist"):
+        data.cifar10(data_dir=tmp_path / "nope")
+
+
 def test_archive_under_course_data_dir_is_unpacked_once(tmp_path, monkeypatch, cache_dir):
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     src = _jpg_copy(tmp_path / "src", per_class=2)
@@ -195,12 +208,50 @@ def test_hymenoptera_under_course_data_dir(monkeypatch, tmp_path, cache_dir):
     assert data.hymenoptera() == tmp_path.resolve() / "hymenoptera_data"
 
 
-def test_tree_checksum_detects_a_changed_file(tmp_path):
-    (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "x.jpg").write_bytes(b"one")
-    first = data.tree_sha256(tmp_path)
-    (tmp_path / "a" / "x.jpg").write_bytes(b"two")
-    assert data.tree_sha256(tmp_path) != first
+def test_hymenoptera_data_dir_argument_needs_no_environment(monkeypatch, tmp_path, cache_dir):
+    (tmp_path / "hymenoptera_data" / "train" / "ants").mkdir(parents=True)
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    assert data.hymenoptera(data_dir=tmp_path) == tmp_path.resolve() / "hymenoptera_data"
+    with pytest.raises(FileNotFoundError, match="'.*typo' does not exist"):
+        data.hymenoptera(data_dir=tmp_path / "typo")
+
+
+def _ants_zip(www: Path, tmp_path: Path, corrupt: bool) -> str:
+    """Serve hymenoptera_data.zip (two photos of the sample, one byte changed if ``corrupt``);
+    return the tree checksum of the good copy."""
+    good = tmp_path / "good" / "hymenoptera_data"
+    for split in ("train", "val"):
+        (good / split / "ants").mkdir(parents=True)
+        photo = sorted((data.HYMENOPTERA_SAMPLE / split / "ants").glob("*.jpg"))[0]
+        (good / split / "ants" / photo.name).write_bytes(photo.read_bytes())
+    tree = download.tree_sha256(good)
+    with zipfile.ZipFile(www / "hymenoptera_data.zip", "w") as zf:
+        for p in sorted(good.rglob("*.jpg")):
+            content = p.read_bytes()
+            if corrupt:
+                content = content[:-1] + bytes([content[-1] ^ 1])
+            zf.writestr(p.relative_to(good.parent).as_posix(), content)
+    return tree
+
+
+def test_hymenoptera_download_is_checked_before_it_is_used(monkeypatch, tmp_path, local_server,
+                                                            cache_dir):
+    www, base = local_server
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.setattr(data, "HYMENOPTERA_URL", f"{base}/hymenoptera_data.zip")
+    root = tmp_path / "root"
+    tree = _ants_zip(www, tmp_path, corrupt=True)
+    monkeypatch.setattr(data, "HYMENOPTERA_TREE_SHA256", tree)
+    with pytest.raises(download.ChecksumError, match="nothing was kept"):
+        data.hymenoptera(root=root)
+    assert list(root.iterdir()) == [], "no folder, temporary folder or archive is left behind"
+    monkeypatch.setenv("COURSE_OFFLINE", "1")  # the next call must not find a bad copy
+    assert data.hymenoptera(root=root) == data.HYMENOPTERA_SAMPLE
+    monkeypatch.delenv("COURSE_OFFLINE")
+    _ants_zip(www, tmp_path / "again", corrupt=False)  # the server now has the good archive
+    folder = data.hymenoptera(root=root)
+    assert folder == root / "hymenoptera_data" and download.tree_sha256(folder) == tree
+    assert sorted(p.name for p in root.iterdir()) == ["hymenoptera_data", "hymenoptera_data.zip"]
 
 
 def test_label_layout_and_photo_files(tmp_path, capsys):

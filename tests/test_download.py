@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import tarfile
 import threading
 import time
 
@@ -70,3 +71,27 @@ def test_slow_name_lookup_is_bounded(monkeypatch):
         assert time.perf_counter() - t0 < 3
     finally:
         release.set()
+
+
+def test_tree_checksum_detects_a_changed_file(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.jpg").write_bytes(b"one")
+    first = dl.tree_sha256(tmp_path)
+    (tmp_path / "a" / "x.jpg").write_bytes(b"two")
+    assert dl.tree_sha256(tmp_path) != first
+
+
+def test_unpack_folder_moves_into_place_only_when_complete(tmp_path):
+    src = tmp_path / "src" / "thing"
+    src.mkdir(parents=True)
+    (src / "x.txt").write_text("x")
+    with tarfile.open(tmp_path / "thing.tar.gz", "w:gz") as tar:
+        tar.add(src, arcname="thing")
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ValueError, match="no folder other/"):
+        dl.unpack_folder(tmp_path / "thing.tar.gz", "other", out)
+    assert list(out.iterdir()) == []  # the temporary folder is gone too
+    folder = dl.unpack_folder(tmp_path / "thing.tar.gz", "thing", out, dl.tree_sha256(src))
+    assert folder == out / "thing" and (folder / "x.txt").read_text() == "x"
+    assert [p.name for p in out.iterdir()] == ["thing"]
