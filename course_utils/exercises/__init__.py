@@ -26,15 +26,12 @@ Writing one (in ``course_utils/exercises/chNN.py``)::
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
-
-
-class NotYet(Exception):
-    """Raised by a checker for an answer that is not wrong but incomplete."""
 
 
 def expect(condition: bool, message: str) -> None:
@@ -128,8 +125,6 @@ def chapter(number: int | str) -> SimpleNamespace:
 
 def all_exercises() -> list[Exercise]:
     """Every exercise of every chapter module (for the tests)."""
-    import pkgutil
-
     result = []
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("ch"):
