@@ -38,6 +38,20 @@ SETUP = "\n".join([  # the setup cell every notebook starts with (notebook rules
 ])
 
 
+def assert_questions_above_answers(nb, number: int) -> None:
+    """Every exercise of the chapter: its question is the markdown cell just above the code
+    cell that checks it (readable on GitHub without running anything)."""
+    cells = nb.cells
+    for key, exercise in vars(chapter(number)).items():
+        checks = [i for i, c in enumerate(cells)
+                  if c.cell_type == "code" and f"ex.{key}.check(answer)" in c.source]
+        assert len(checks) == 1, f"chapter {number}: ex.{key} is checked {len(checks)} times"
+        above = cells[checks[0] - 1]
+        assert above.cell_type == "markdown", f"chapter {number}: no question above ex.{key}"
+        assert " ".join(exercise.prompt.split()) in " ".join(above.source.split()), (
+            f"chapter {number}: the markdown above ex.{key}.check does not ask its question")
+
+
 def _feedback(ex, answer, capsys) -> str:
     assert not ex.check(answer)
     return capsys.readouterr().out
@@ -54,9 +68,7 @@ def test_notebook_structure(number):
     assert nb.metadata.kernelspec.name == "python3"
     text = "\n".join(c.source for c in nb.cells)
     assert f"chapter({number})" in text
-    exercises = [k for k in vars(chapter(number)) if k.startswith("q")]
-    for key in exercises:  # every exercise is asked and checked in the notebook
-        assert f"ex.{key}.question()" in text and f"ex.{key}.check(answer)" in text
+    assert_questions_above_answers(nb, number)
     assert "## Summary" in text and "| 中文 | English |" in text
     assert "> **Pitfall:**" in text
 
@@ -65,8 +77,11 @@ def test_notebooks_cover_the_issue_items():
     text = {n: "\n".join(c.source for c in nbformat.read(ROOT / "notebooks" / name, 4).cells)
             for n, (name, _) in NOTEBOOKS.items()}
     assert "help(torch.cuda.is_available)" in text[1]
+    assert "hint, not a law" in text[1] and "lru_cache" in text[1]
     for needle in ("class MyData(Dataset)", "ants_dataset + bees_dataset", "ants_label",
-                   "数据集", "imageNotFound.gif", "data.photo_files", "data.open_rgb"):
+                   "数据集", "imageNotFound.gif", "data.photo_files", "data.open_rgb",
+                   "help(Dataset)", "sorted(os.listdir(self.path))", '.convert("RGB")',
+                   'encoding="utf-8"'):
         assert needle in text[2], needle
     for needle in ('add_scalar("y=x", i, i)', 'add_scalar("y=2x", 2 * i, i)',
                    'dataformats="HWC"', "add_images", "--port", "tb.show(logdir)"):
@@ -174,3 +189,37 @@ def test_ex4_tuple_resize_is_explained(capsys):
 
 def test_ex5_forgetting_the_partial_batch_is_explained(capsys):
     assert re.search(r"partial", _feedback(chapter(5).q1, (156, 16), capsys))
+
+
+def test_ch1_the_dunder_rule_has_counter_examples():
+    """What chapter 1 shows: only dunder names yet not callable, and a function with public
+    names."""
+    import functools
+
+    plain = object()
+    assert all(n.startswith("__") for n in dir(plain)) and not callable(plain)
+    cached = functools.lru_cache(maxsize=None)(abs)
+    assert {"cache_info", "cache_clear"} <= set(dir(cached)) and callable(cached)
+
+
+def test_ex1_public_names_that_keep_dunders_are_explained(capsys):
+    def keeps_dunders(obj):
+        return sorted(n for n in dir(obj) if not n.startswith("__"))
+
+    assert "starts with '_'" in _feedback(chapter(1).q4, keeps_dunders, capsys)
+
+
+def test_ex2_label_dataset_that_keeps_the_line_break_is_explained(capsys):
+    class NoStrip(Dataset):
+        def __init__(self, root_dir, image_dir, label_dir, transform=None):
+            self.images, self.labels = Path(root_dir) / image_dir, Path(root_dir) / label_dir
+            self.files = sorted(p for p in self.images.iterdir() if p.suffix == ".jpg")
+
+        def __getitem__(self, idx):
+            label = (self.labels / (self.files[idx].stem + ".txt")).read_text(encoding="utf-8")
+            return Image.open(self.files[idx]).convert("RGB"), label
+
+        def __len__(self):
+            return len(self.files)
+
+    assert ".strip()" in _feedback(chapter(2).q3, NoStrip, capsys)
