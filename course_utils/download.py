@@ -25,6 +25,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from course_utils import settings
 
 
@@ -137,8 +139,6 @@ def download(
 
 
 def _progress_bar(total: int, name: str):
-    from tqdm.auto import tqdm
-
     return tqdm(total=total or None, unit="B", unit_scale=True, desc=f"download {name}")
 
 
