@@ -50,3 +50,12 @@ def test_chapter_7_draws_the_shapes_and_calls_torchinfo():
     code = _code(7)
     assert "summary(tudui, input_size=(64, 3, 32, 32))" in code
     assert "for layer in tudui.model1:" in code and "Rectangle(" in code
+
+
+def test_chapter_8_compares_learning_rates_on_one_axis_and_links_the_docs():
+    cells = _cells(8)
+    plot = next(c.source for c in cells if "for lr, history in histories.items()" in c.source)
+    assert plot.count("plt.subplots(") == 1 and "ax.legend()" in plot
+    text = "\n".join(c.source for c in cells)
+    assert "https://pytorch.org/docs/stable/optim.html" in text
+    assert "torch.nn.CrossEntropyLoss.html" in text

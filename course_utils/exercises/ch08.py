@@ -96,9 +96,12 @@ def _check_q3(answer):
                f"the returned loss {result:.4f} is not the loss before the step "
                f"({fresh.item():.4f}).")
         grad = model.weight.grad
-        expect(grad is not None and grad.abs().sum() > 0,
-               "after the step the gradients should still be there: call zero_grad() "
-               "before backward(), not after it.")
+        if grad is None or grad.abs().sum() == 0:
+            unchanged = torch.equal(model.weight, before.weight)
+            expect(not unchanged, "no gradient reached the weights and they did not move: "
+                   "call loss.backward() between computing the loss and optimizer.step().")
+            expect(False, "after the step the gradients should still be there: call "
+                   "zero_grad() before backward(), not after step().")
         expect(torch.allclose(grad, before.weight.grad, atol=1e-6),
                f"in call {step + 1} the gradient is not this batch's gradient — it adds up "
                "over calls. Call optimizer.zero_grad() first.")
@@ -129,6 +132,28 @@ def _no_step(model, optimizer, loss_fn, x, y):
     return loss.item()
 
 
+def _no_backward(model, optimizer, loss_fn, x, y):
+    optimizer.zero_grad()
+    loss = loss_fn(model(x), y)
+    optimizer.step()
+    return loss.item()
+
+
+def _zero_grad_last(model, optimizer, loss_fn, x, y):
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.item()
+
+
+def _loss_after_step(model, optimizer, loss_fn, x, y):
+    optimizer.zero_grad()
+    loss_fn(model(x), y).backward()
+    optimizer.step()
+    return loss_fn(model(x), y).item()
+
+
 q3 = Exercise(
     "8.3",
     "Write a function train_step(model, optimizer, loss_fn, x, y) that does ONE optimisation "
@@ -147,5 +172,6 @@ q3 = Exercise(
 
         answer = train_step
     """,
-    wrong=[_no_zero_grad, _returns_tensor, _no_step, "train_step"],
+    wrong=[_no_zero_grad, _returns_tensor, _no_step, _no_backward, _zero_grad_last,
+           _loss_after_step, "train_step"],
 )
