@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_utils import _tb_server, data, engine, loaders, models, tb
+from course_utils import _tb_server, checkpoints, data, engine, loaders, models, tb
 from course_utils.settings import REPO_ROOT
 
 pytestmark = pytest.mark.browser
@@ -127,9 +127,11 @@ def course_logs(tmp_path_factory):
             train = loaders.TensorLoader(xs[keep], ys[keep], batch_size=20, shuffle=True)
             model = models.Tudui()
             optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-            engine.fit(model, train, test, epochs=epochs, optimizer=optimizer, device="cpu",
-                       progress=False, log_every=2, run_dir=logdir / "tudui", resume=resume,
-                       model_name="tudui")
+            found = checkpoints.load_latest(logdir / "tudui", verbose=False) if resume else None
+            engine.fit(model, train, test, epochs=epochs, optimizer=optimizer,
+                       loss_fn=torch.nn.CrossEntropyLoss(), device="cpu", progress=False,
+                       log_every=2, run_dir=logdir / "tudui", model_name="tudui",
+                       start=found[1] if found else None)
     finally:
         torch.set_num_threads(threads)
     return logdir
