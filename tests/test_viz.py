@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -57,6 +59,26 @@ def test_show_images_grid_titles_and_png(cache_dir):
         viz.show_images(imgs, titles=["a", "b"])
     with pytest.raises(ValueError, match="no images"):
         viz.show_images([])
+
+
+def test_one_figure_style_for_viz_and_tb(tmp_path, monkeypatch):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from course_utils import tb
+
+    fig = viz.new_figure(4, 3)
+    ax = viz.style_axes(fig.subplots(), title="loss", xlabel="step", ylabel="value")
+    assert ax.get_title() == "loss" and ax.get_xlabel() == "step" and ax.get_ylabel() == "value"
+    assert ax.title.get_fontsize() == viz.STYLE["title_size"]
+    assert any(line.get_visible() for line in ax.get_xgridlines())
+    monkeypatch.setitem(viz.STYLE, "dpi", 40)  # the PNG a notebook shows follows STYLE
+    assert Image.open(io.BytesIO(fig._repr_png_())).size == (4 * 40, 3 * 40)
+    with SummaryWriter(str(tmp_path)) as writer:
+        writer.add_scalar("loss", 1.0, 0)
+    [panel] = tb.plot_scalars(tmp_path).axes
+    grid = viz.show_images([torch.zeros(3, 4, 4)], titles=["x"]).axes[0]
+    assert panel.title.get_fontsize() == grid.title.get_fontsize() == viz.STYLE["title_size"]
+    assert type(tb.plot_scalars(tmp_path)) is viz.Figure
 
 
 def test_show_batch_titles_by_class(cache_dir):
