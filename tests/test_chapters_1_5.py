@@ -84,7 +84,8 @@ def test_notebooks_cover_the_issue_items():
                    'encoding="utf-8"'):
         assert needle in text[2], needle
     for needle in ('add_scalar("y=x", i, i)', 'add_scalar("y=2x", 2 * i, i)',
-                   'dataformats="HWC"', "add_images", "--port", "tb.show(logdir)"):
+                   'dataformats="HWC"', "add_images", "--port", "tb.show(logdir)",
+                   "tensorboard —logdir=logs", "em-dash", "images/tensorboard_scalars.png"):
         assert needle in text[3], needle
     for needle in ("class Person", "ToTensor()", "Normalize(", "Resize((512, 512))",
                    "Resize(512)", "Compose(", "RandomCrop(", "TransformsPlayground",
@@ -223,3 +224,23 @@ def test_ex2_label_dataset_that_keeps_the_line_break_is_explained(capsys):
             return len(self.files)
 
     assert ".strip()" in _feedback(chapter(2).q3, NoStrip, capsys)
+
+
+def test_ch3_the_em_dash_command_from_the_notes_is_refused_by_tensorboard():
+    import subprocess
+    import sys
+
+    code = ("import sys; from tensorboard.main import run_main; "
+            "sys.argv[1:] = ['—logdir=logs']; run_main()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert "invalid choice: '—logdir=logs'" in done.stderr, done.stderr[-500:]
+
+
+def test_ex3_numpy_photo_without_dataformats_is_explained(capsys):
+    def no_dataformats(logdir, tensor_chw, array_hwc):
+        with SummaryWriter(logdir) as writer:
+            writer.add_image("tensor", tensor_chw, 0)
+            writer.add_image("array", array_hwc, 0)
+
+    assert "dataformats='HWC'" in _feedback(chapter(3).q3, no_dataformats, capsys)

@@ -1,8 +1,10 @@
 """Chapter 3 (P7–P8): SummaryWriter, add_scalar, add_image."""
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from course_utils import data, tb
 from course_utils.exercises import Exercise, expect
@@ -31,7 +33,7 @@ q1 = Exercise(
     "folder; close the writer and assign the folder to `answer`.",
     _check_q1,
     hint_text="writer = SummaryWriter(folder); writer.add_scalar('y=2x', 2 * i, i) in a loop; "
-    "writer.close(). A fresh folder: course_utils.checkpoints.new_run_dir('runs', 'ex3').",
+    "writer.close(). A fresh folder: course_utils.runs.new_run_dir('runs', 'ex3').",
     solution_code="""
         import tempfile
         from torch.utils.tensorboard import SummaryWriter
@@ -66,4 +68,85 @@ q2 = Exercise(
     hint_text="Read the shape's axes in order: height, width, channels.",
     solution_code="answer = 'HWC'",
     wrong=["CHW", "WHC", "HW", "NHWC"],
+)
+
+
+# ----------------------------------------------------------------------------- 3.3
+def _check_q3(answer):
+    expect(callable(answer) and not isinstance(answer, type),
+           f"`answer` should be your function log_both (no parentheses), got {answer!r:.60}.")
+    gen = torch.Generator().manual_seed(3)
+    chw = torch.rand(3, 20, 30, generator=gen)  # like ToTensor's output: C, H, W in [0, 1]
+    hwc = (torch.rand(24, 36, 3, generator=gen) * 255).to(torch.uint8).numpy()  # like np.array(img)
+    with tempfile.TemporaryDirectory(prefix="ex3_3_") as folder:
+        try:
+            answer(folder, chw, hwc)
+        except Exception as exc:  # the learner's writer refused an image: explain why
+            raise AssertionError(
+                f"log_both raised {type(exc).__name__}: {str(exc)[:120]}. add_image reads "
+                "CHW unless told otherwise: the numpy array (H, W, C) needs dataformats='HWC', "
+                "the tensor (C, H, W) needs none.") from None
+        images = tb.read_images(folder)
+    for tag in ("tensor", "array"):
+        expect(tag in images, f"no image with tag {tag!r} in the folder (it has "
+               f"{sorted(images)}). Log both, then call writer.close().")
+    (_, got_t), *_ = images["tensor"]
+    (_, got_a), *_ = images["array"]
+    expect(got_t.shape[:2] == (20, 30), f"the tensor shows as {got_t.shape[0]}×{got_t.shape[1]}, "
+           "not 20 high × 30 wide: a CHW tensor needs no dataformats (the default is 'CHW').")
+    expect(got_a.shape[:2] == (24, 36), f"the array shows as {got_a.shape[0]}×{got_a.shape[1]}, "
+           "not 24 high × 36 wide: its axes are (H, W, C) → dataformats='HWC'.")
+    want_t = (chw.permute(1, 2, 0).numpy() * 255)
+    expect(np.abs(got_t.astype(float) - want_t).max() <= 1.0,
+           "the tensor's pixels changed: log it as it is (values in [0, 1]).")
+    expect(np.array_equal(got_a, hwc), "the array's pixels changed: log it as it is.")
+
+
+def _log_without_dataformats(logdir, tensor_chw, array_hwc):
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(logdir) as writer:
+        writer.add_image("tensor", tensor_chw, 0)
+        writer.add_image("array", array_hwc, 0)
+
+
+def _log_both_as_hwc(logdir, tensor_chw, array_hwc):
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(logdir) as writer:
+        writer.add_image("tensor", tensor_chw, 0, dataformats="HWC")
+        writer.add_image("array", array_hwc, 0, dataformats="HWC")
+
+
+def _log_array_transposed(logdir, tensor_chw, array_hwc):
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(logdir) as writer:
+        writer.add_image("tensor", tensor_chw, 0)
+        writer.add_image("array", array_hwc.transpose(2, 0, 1), 0, dataformats="CWH")
+
+
+q3 = Exercise(
+    "3.3",
+    "Write a function `log_both(logdir, tensor_chw, array_hwc)` that logs, with one "
+    "`SummaryWriter(logdir)`, the tensor `tensor_chw` (shape (C, H, W), like the output of "
+    "`ToTensor()`) under the tag `'tensor'` and the numpy array `array_hwc` (shape (H, W, C), "
+    "like `np.array(Image.open(...))`) under the tag `'array'`, both at step 0, and closes "
+    "the writer. The checker calls it with images of its own and reads them back. Assign the "
+    "function to `answer`.",
+    _check_q3,
+    hint_text="writer.add_image(tag, img, step, dataformats=...): the default 'CHW' fits the "
+    "tensor; the array needs dataformats='HWC'. `with SummaryWriter(logdir) as writer:` closes "
+    "it for you.",
+    solution_code="""
+        from torch.utils.tensorboard import SummaryWriter
+
+        def log_both(logdir, tensor_chw, array_hwc):
+            with SummaryWriter(logdir) as writer:
+                writer.add_image("tensor", tensor_chw, 0)
+                writer.add_image("array", array_hwc, 0, dataformats="HWC")
+
+        answer = log_both
+    """,
+    wrong=[_log_without_dataformats, _log_both_as_hwc, _log_array_transposed, "HWC"],
 )
