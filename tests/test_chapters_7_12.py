@@ -59,3 +59,13 @@ def test_chapter_8_compares_learning_rates_on_one_axis_and_links_the_docs():
     text = "\n".join(c.source for c in cells)
     assert "https://pytorch.org/docs/stable/optim.html" in text
     assert "torch.nn.CrossEntropyLoss.html" in text
+
+
+def test_chapter_9_writes_the_checkpoint_out_before_the_helper():
+    code = _code(9)
+    written = code.index("torch.save(checkpoint, ckpt_path)")
+    assert 'torch.load(ckpt_path, map_location="cpu", weights_only=True)' in code
+    assert 'fresh.load_state_dict(state["model_state"])' in code
+    assert written < code.index("save_checkpoint(")  # the one-call version comes after
+    assert "inspect.signature(torchvision.models.vgg16)" in code  # the progress argument
+    assert "inspect.getsource(torchvision.models.VGG.forward)" in code  # read the official code

@@ -1,4 +1,5 @@
-"""Chapter 9 (P25–P26): editing VGG16, safe checkpoints, fine-tuning counts."""
+"""Chapter 9 (P25–P26): editing VGG16, fine-tuning counts, safe checkpoints (in the order
+the notebook asks them)."""
 
 import io
 
@@ -49,7 +50,7 @@ q1 = Exercise(
 )
 
 
-def _check_q2(answer):
+def _check_checkpoint(answer):
     expect(isinstance(answer, dict), f"`answer` should be a dict, got {type(answer).__name__}.")
     expect("model_state" in answer and "epoch" in answer,
            f"the dict needs the keys 'model_state' and 'epoch'; it has {sorted(answer)}.")
@@ -70,11 +71,11 @@ def _check_q2(answer):
         raise AssertionError(f"'model_state' does not load into a Tudui ({exc}).") from None
 
 
-q2 = Exercise(
-    "9.2",
+q3 = Exercise(
+    "9.3",
     "Make `answer` a checkpoint dict that `torch.load(path, weights_only=True)` can read: the "
     "key 'model_state' holds the weights of a Tudui (course_utils.models.Tudui) and 'epoch' is 5.",
-    _check_q2,
+    _check_checkpoint,
     hint_text="Weights are model.state_dict() — plain tensors. The model object itself is a "
               "pickled class, which weights_only refuses.",
     solution_code="""
@@ -94,7 +95,7 @@ def _trainable_after_freezing() -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def _check_q3(answer):
+def _check_finetune(answer):
     if isinstance(answer, torch.Tensor) and answer.numel() == 1:
         answer = answer.item()
     expect(isinstance(answer, int) and not isinstance(answer, bool),
@@ -107,12 +108,12 @@ def _check_q3(answer):
            "(4096×10 + 10 parameters instead of 4096×1000 + 1000)?")
 
 
-q3 = Exercise(
-    "9.3",
+q2 = Exercise(
+    "9.2",
     "Fine-tuning: take VGG16 (weights=None is fine), freeze `features` with "
     "requires_grad_(False), replace classifier[6] by nn.Linear(4096, 10), and assign the "
     "number of parameters that will still be trained to `answer` (an int).",
-    _check_q3,
+    _check_finetune,
     hint_text="sum(p.numel() for p in model.parameters() if p.requires_grad)",
     solution_code="""
         import torchvision
