@@ -89,7 +89,8 @@ def test_notebooks_cover_the_issue_items():
         assert needle in text[3], needle
     for needle in ("class Person", "ToTensor()", "Normalize(", "Resize((512, 512))",
                    "Resize(512)", "Compose(", "RandomCrop(", "TransformsPlayground",
-                   "pg.render("):
+                   "pg.render(", "print(type(tensor_img), tensor_img.shape, tensor_img.dtype",
+                   "clamp(0, 1)", "TensorBoard stored"):
         assert needle in text[4], needle
     for needle in ("data.cifar10(train=True", ".classes", "batch_size=64", "shuffle=True",
                    "num_workers", "drop_last=True", "10_000", 'add_images(f"Epoch: {epoch}"',
@@ -244,3 +245,18 @@ def test_ex3_numpy_photo_without_dataformats_is_explained(capsys):
             writer.add_image("array", array_hwc, 0)
 
     assert "dataformats='HWC'" in _feedback(chapter(3).q3, no_dataformats, capsys)
+
+
+def test_ch4_tensorboard_clips_a_normalized_ramp_to_black_not_pale(tmp_path):
+    ramp = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0]).expand(3, 1, 5)
+    normalized = transforms.Normalize([0.5] * 3, [0.5] * 3)(ramp)
+    with SummaryWriter(str(tmp_path)) as writer:
+        writer.add_image("ramp", normalized, 0)
+    stored = tb.read_images(tmp_path)["ramp"][0][1][0, :, 0] / 255
+    assert np.allclose(stored, [0, 0, 0, 0.5, 1], atol=1 / 255)
+
+
+def test_ex4_pipeline_that_crops_before_resizing_is_explained(capsys):
+    wrong = transforms.Compose([transforms.RandomCrop(48), transforms.Resize(64),
+                                transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.5] * 3)])
+    assert "resize first, then crop" in _feedback(chapter(4).q3, wrong, capsys)

@@ -63,41 +63,91 @@ q2 = Exercise(
 )
 
 
+def _own_images() -> list[Image.Image]:
+    """The checker's own test images: random noise (so every crop is unique), one wide,
+    one tall and one just large enough, plus the course's dog photo."""
+    gen = torch.Generator().manual_seed(4)
+    images = []
+    for h, w in ((96, 160), (200, 90), (64, 64)):
+        pixels = (torch.rand(h, w, 3, generator=gen) * 255).to(torch.uint8).numpy()
+        images.append(Image.fromarray(pixels))
+    with Image.open(data.demo_image("dog")) as dog:
+        images.append(dog.convert("RGB"))
+    return images
+
+
+def _is_a_window_of(crop: torch.Tensor, full: torch.Tensor, tol: float = 0.04) -> bool:
+    """True when ``crop`` (C, h, w) equals some h×w window of ``full`` (C, H, W)."""
+    _, h, w = crop.shape
+    windows = full.unfold(1, h, 1).unfold(2, w, 1)  # (C, H-h+1, W-w+1, h, w)
+    diff = (windows - crop[:, None, None]).abs().amax(dim=(0, 3, 4))
+    return bool(diff.min() <= tol)
+
+
 def _check_q3(answer):
     expect(isinstance(answer, transforms.Compose), f"give a transforms.Compose, got "
            f"{type(answer).__name__}.")
     steps = answer.transforms
     resize = [t for t in steps if isinstance(t, transforms.Resize)]
-    crops = [t for t in steps if isinstance(t, transforms.RandomCrop)]
-    expect(len(resize) == 1 and resize[0].size in (64, [64]),
-           "the first step should be Resize(64) — an int, so the shorter side becomes 64 and "
-           "the aspect ratio is kept (a tuple would squash the photo).")
-    expect(len(crops) == 1 and tuple(crops[0].size) == (48, 48), "add RandomCrop(48).")
-    expect(steps.index(resize[0]) < steps.index(crops[0]), "resize first, then crop.")
-    out = answer(Image.open(data.demo_image("dog")))
-    expect(isinstance(out, torch.Tensor) and out.dtype == torch.float32,
-           "the result should be a float tensor: end with ToTensor().")
-    expect(tuple(out.shape) == (3, 48, 48), f"output shape is {tuple(out.shape)}, not (3, 48, 48).")
+    expect(not resize or resize[0].size in (64, [64]),
+           "Resize should get the int 64, so the shorter side becomes 64 and the aspect ratio "
+           "is kept (a tuple would squash the photo).")
+    expect(any(isinstance(t, transforms.Normalize) for t in steps),
+           "the pipeline should end with Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]).")
+    torch.manual_seed(0)
+    for img in _own_images():
+        out = answer(img)
+        expect(isinstance(out, torch.Tensor) and out.dtype == torch.float32,
+               f"on a {img.size[0]}×{img.size[1]} image the result is {type(out).__name__}, "
+               "not a float tensor: ToTensor() must come before Normalize.")
+        expect(tuple(out.shape) == (3, 48, 48),
+               f"on a {img.size[0]}×{img.size[1]} (width×height) image the output shape is "
+               f"{tuple(out.shape)}, not (3, 48, 48): resize first, then crop 48.")
+        expect(out.min() >= -1.0001 and out.max() <= 1.0001 and out.min() < 0,
+               f"values run from {out.min():.2f} to {out.max():.2f}: after Normalize with mean "
+               "0.5 and std 0.5 they lie in [-1, 1].")
+        full = transforms.ToTensor()(transforms.Resize(64)(img))
+        expect(_is_a_window_of(out * 0.5 + 0.5, full),
+               f"on a {img.size[0]}×{img.size[1]} image the 48×48 output is not a crop of "
+               "the image resized to a shorter side of 64 — check the order and the sizes.")
+    wide = _own_images()[0]
+    crops = [answer(wide) for _ in range(6)]
+    expect(any(not torch.equal(crops[0], c) for c in crops[1:]),
+           "six calls on the same image gave the same crop: use RandomCrop, which picks a "
+           "new place every call (CenterCrop always takes the middle).")
 
 
 q3 = Exercise(
     "4.3",
-    "Build a Compose that resizes the shorter side to 64 (keeping the aspect ratio), takes a "
-    "random 48×48 crop and returns a tensor. Assign it to `answer`.",
+    "Build a `transforms.Compose` that (1) resizes the shorter side to 64, keeping the aspect "
+    "ratio, (2) takes a random 48×48 crop, (3) turns the image into a tensor and (4) "
+    "normalizes every channel with mean 0.5 and std 0.5. The checker runs it on PIL images "
+    "of its own (wide, tall, square) and checks shape, range and that each output really is "
+    "a crop of the resized image. Assign it to `answer`.",
     _check_q3,
     hint_text="transforms.Compose([transforms.Resize(...), transforms.RandomCrop(...), "
-    "transforms.ToTensor()]). Resize(int) keeps the aspect ratio; Resize((h, w)) does not.",
+    "transforms.ToTensor(), transforms.Normalize(...)]). Resize(int) keeps the aspect ratio; "
+    "Resize((h, w)) does not.",
     solution_code="""
         from torchvision import transforms
         answer = transforms.Compose([
-            transforms.Resize(64), transforms.RandomCrop(48), transforms.ToTensor(),
+            transforms.Resize(64),
+            transforms.RandomCrop(48),
+            transforms.ToTensor(),
+            transforms.Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]),
         ])
     """,
     wrong=[
-        transforms.Compose([transforms.Resize((48, 48)), transforms.ToTensor()]),
         transforms.Compose([transforms.Resize((64, 64)), transforms.RandomCrop(48),
+                            transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.5] * 3)]),
+        transforms.Compose([transforms.Resize(64), transforms.RandomCrop(48),
                             transforms.ToTensor()]),
-        transforms.Compose([transforms.Resize(64), transforms.RandomCrop(48)]),
+        transforms.Compose([transforms.RandomCrop(48), transforms.Resize(64),
+                            transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.5] * 3)]),
+        transforms.Compose([transforms.Resize(64), transforms.RandomCrop(48),
+                            transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.2] * 3)]),
+        transforms.Compose([transforms.Resize(64), transforms.CenterCrop(48),
+                            transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.5] * 3)]),
         transforms.ToTensor(),
     ],
 )
