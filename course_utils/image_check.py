@@ -1,4 +1,4 @@
-"""Is this array something ``SummaryWriter.add_image`` / ``add_images`` can log? (P9)
+"""Is this array something ``SummaryWriter.add_image`` / ``add_images`` can log?
 
 :func:`check_image` answers before TensorBoard does something odd (or raises a cryptic error): it
 names what is wrong with an image's shape, dtype or value range and how to fix it — most often

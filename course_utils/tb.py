@@ -1,4 +1,4 @@
-"""TensorBoard from a notebook (P7–P9): start it, show it, read what was logged back.
+"""TensorBoard from a notebook (P7–P8): start it, show it, read what was logged back.
 
 The course opens TensorBoard from a terminal::
 
