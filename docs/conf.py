@@ -1,0 +1,86 @@
+"""Sphinx configuration of the course website (Sphinx + MyST-NB + sphinx-book-theme).
+
+Build (from the repository root; the README's ``## Course website`` says the same)::
+
+    python -m sphinx -b html -c docs . site
+
+The source folder is the repository root, so the README is the home page and every
+``notebooks/NN_*.ipynb`` is a page, found by a glob (no list to keep up to date) and titled by
+the notebook's first heading. MyST-NB executes each notebook in ``notebooks/`` (its working
+folder, as for a learner) and keeps the executed copy in a jupyter-cache database under
+``.cache/site/<mode>/``: a rebuild re-runs only notebooks whose code changed. ``<mode>`` is
+``fast`` when ``CI``/``COURSE_FAST`` is set (the notebooks then shrink epochs and data) and
+``full`` otherwise, so fast outputs are never shown as full ones.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "docs"))
+
+from site_hooks import setup_hooks  # noqa: E402
+
+from course_utils.settings import data_dir, fast_mode  # noqa: E402
+
+project = "PyTorch quick start, hands on — 小土堆 PyTorch 深度学习快速入门教程"
+author = "the course authors"
+copyright = "the course authors; data see Data sources and licences"
+language = "en"
+
+extensions = ["myst_nb", "sphinx-mathjax-offline"]  # MathJax served from _static: offline
+root_doc = "README"
+# What becomes a page; everything else in the repository is ignored.
+include_patterns = ["README.md", "notebooks/[0-9]*.ipynb", "docs/*.md"]
+exclude_patterns = ["**/.ipynb_checkpoints"]
+myst_enable_extensions = ["dollarmath"]
+myst_heading_anchors = 3
+smartquotes = False  # keep quotes as typed: titles and code names stay searchable
+suppress_warnings = ["myst.xref_missing", "myst.header"]  # README links to .py files / folders
+
+# ------------------------------------------------------------------- notebook execution
+MODE = "fast" if fast_mode() else "full"
+nb_execution_mode = "cache"
+nb_execution_cache_path = str(ROOT / ".cache" / "site" / MODE)
+nb_execution_timeout = 600 if MODE == "fast" else -1  # seconds per cell; full trainings are long
+nb_execution_raise_on_error = False  # site_hooks stops the build naming every failed cell
+nb_execution_show_tb = False
+nb_execution_in_temp = False  # run in notebooks/, where a learner runs them
+nb_merge_streams = True
+# Widgets (progress bars, explorers) need a widget manager from a CDN to show live: site_hooks
+# writes them as text from their saved state instead, and no page loads anything from outside.
+nb_ipywidgets_js = {}
+
+# ------------------------------------------------------------------------------ theme
+html_theme = "sphinx_book_theme"
+html_title = "PyTorch quick start — 小土堆 PyTorch 快速入门"
+html_last_updated_fmt = ""
+REPO_URL = os.environ.get("COURSE_REPO_URL", "").rstrip("/")  # e.g. a GitHub URL
+html_theme_options = {
+    "use_download_button": True,  # every page: download the .ipynb (or .md)
+    "use_fullscreen_button": False,
+    "show_toc_level": 2,
+    "home_page_in_toc": True,
+}
+if REPO_URL:  # Colab and repository buttons need to know where the notebooks live
+    html_theme_options.update({
+        "repository_url": REPO_URL,
+        "repository_branch": os.environ.get("COURSE_REPO_BRANCH", "main"),
+        "path_to_docs": "",
+        "use_repository_button": True,
+        "launch_buttons": {"colab_url": "https://colab.research.google.com"},
+    })
+if MODE == "fast":  # say so on every page: these outputs come from shrunk runs
+    html_theme_options["announcement"] = (
+        "Built in fast mode (CI/COURSE_FAST): epochs and data are shrunk, so the numbers "
+        "are smaller than in a full run.")
+elif data_dir():
+    html_theme_options["announcement"] = f"Outputs computed on the full data in {data_dir()}."
+
+
+def setup(app):
+    setup_hooks(app)
