@@ -69,3 +69,26 @@ def test_chapter_9_writes_the_checkpoint_out_before_the_helper():
     assert written < code.index("save_checkpoint(")  # the one-call version comes after
     assert "inspect.signature(torchvision.models.vgg16)" in code  # the progress argument
     assert "inspect.getsource(torchvision.models.VGG.forward)" in code  # read the official code
+
+
+def test_chapter_11_writes_inference_out_and_loads_the_course_file_safely():
+    code = _code(11)
+    steps = ["model = Tudui()", 'torch.load(own_path, map_location="cpu", weights_only=True)',
+             "model.load_state_dict(state_dict)", "model.eval()", "Resize((32, 32))",
+             "with torch.no_grad():", "output.argmax(1)"]
+    at = 0
+    for step in steps:  # each step found after the previous one
+        at = code.index(step, at)
+    assert code.index("better.load_state_dict(") < code.index("load_trained()")
+    assert "torch.serialization.safe_globals(allowed)" in code
+    assert "weights_only=False" not in code  # never on a downloaded file
+    assert "to_rgb(cutout)" in code and 'cutout.convert("RGB")' in code
+
+
+def test_the_original_course_file_is_bundled_unchanged():
+    import hashlib
+
+    data = (ROOT / "data" / "original-course" / "tudui_29_gpu.pth").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == \
+        "51808684c4069cde3df0d57af6ed60e0309bda9de1001d5fc5dea05b4a68f46e"
+    assert "tudui_29_gpu.pth" in (ROOT / "data" / "README.md").read_text(encoding="utf-8")

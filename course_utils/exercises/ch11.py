@@ -1,4 +1,5 @@
-"""Chapter 11 (P32): preprocessing any photo, top-k probabilities, loading GPU files safely."""
+"""Chapter 11 (P32): preprocessing any photo, top-k probabilities, loading GPU files safely,
+and a whole predict(path) written out."""
 
 import math
 import tempfile
@@ -129,7 +130,7 @@ class _Sneaky:
 
 
 def _check_q3(fn):
-    from course_utils.checkpoints import save_with_device_tag
+    from course_utils.devices import save_with_device_tag
 
     expect(callable(fn), "`answer` should be a function load_on_cpu(path) → state_dict.")
     weights = {"w": torch.arange(6.0).view(2, 3), "b": torch.ones(2)}
@@ -174,4 +175,99 @@ q3 = Exercise(
     wrong=[lambda p: torch.load(p, map_location="cpu", weights_only=False),
            lambda p: torch.load(p),
            "map_location='cpu'"],
+)
+
+
+def _photos(folder: Path) -> list[Path]:
+    """Photos of the checker's own: one bundled CIFAR-10 test image per class, enlarged to
+    64×64 and saved as RGB, opaque RGBA and grayscale PNGs, plus the two demo photos."""
+    from course_utils.settings import BUNDLED_DATA
+
+    paths = [demo_image("dog"), demo_image("airplane")]
+    for i, name in enumerate(CIFAR10_CLASSES):
+        source = sorted((BUNDLED_DATA / "cifar10-sample" / "test" / name).glob("*.jpg"))[i]
+        image = Image.open(source).convert("RGB").resize((64, 64), Image.BILINEAR)
+        mode = ("RGB", "RGBA", "L")[i % 3]
+        paths.append(folder / f"{name}_{mode}.png")
+        image.convert(mode).save(paths[-1])
+    return paths
+
+
+def _check_q4(fn):
+    from course_utils.predict import load_trained, predict_image
+
+    expect(callable(fn), "`answer` should be a function predict(path) → class name.")
+    model, info = load_trained()
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in _photos(Path(tmp)):
+            expected = predict_image(model, path, 1, normalize=info["normalize"])[0][0]
+            got = fn(str(path))
+            expect(isinstance(got, str), f"for {path.name} it returns {got!r} "
+                   f"({type(got).__name__}); return the class name, e.g. CIFAR10_CLASSES[i].")
+            expect(got == expected, f"for {path.name} it says {got!r}; the shipped network "
+                   f"says {expected!r}. Check eval(), the checkpoint's Normalize and "
+                   "Resize((32, 32)).")
+
+
+def _predictor(*, normalize=True, eval_mode=True, rgb=True, as_name=True):
+    """Variants of the reference predict(path) for the known-wrong answers (the network is
+    loaded on the first call, not when the chapter's exercises are imported)."""
+    import torchvision.transforms as T
+
+    from course_utils.models import FastCNN
+    from course_utils.predict import SHIPPED_WEIGHTS
+
+    def predict(path):
+        state = torch.load(SHIPPED_WEIGHTS, map_location="cpu", weights_only=True)
+        model = FastCNN()
+        model.load_state_dict(state["model_state"])
+        model.train(not eval_mode)
+        steps = [T.Resize((32, 32)), T.ToTensor()]
+        steps += [T.Normalize(*state["normalize"])] if normalize else []
+        transform = T.Compose(steps)
+        image = Image.open(path)
+        x = transform(image.convert("RGB") if rgb else image).unsqueeze(0)
+        with torch.no_grad():
+            index = model(x).argmax(1).item()
+        return CIFAR10_CLASSES[index] if as_name else index
+
+    return predict
+
+
+q4 = Exercise(
+    "11.4",
+    "Write predict(path) that returns the CIFAR-10 class name (a str such as 'dog') that the "
+    "course's shipped network gives the photo file at `path`, written out: build FastCNN, "
+    "torch.load SHIPPED_WEIGHTS with map_location='cpu' and weights_only=True, load_state_dict "
+    "of its 'model_state', eval(); open the photo as RGB, Resize((32, 32)), ToTensor, "
+    "Normalize with the checkpoint's 'normalize' (mean, std), add the batch dimension; under "
+    "torch.no_grad() take the argmax. Assign the function to `answer`. The checker compares it "
+    "with load_trained + predict_image on 12 photos of its own (RGB, RGBA, grayscale).",
+    _check_q4,
+    hint_text="state = torch.load(SHIPPED_WEIGHTS, map_location='cpu', weights_only=True); "
+    "model = FastCNN(); model.load_state_dict(state['model_state']); model.eval(); "
+    "T.Normalize(*state['normalize']).",
+    solution_code="""
+        import torch
+        import torchvision.transforms as T
+        from PIL import Image
+        from course_utils.data import CIFAR10_CLASSES
+        from course_utils.models import FastCNN
+        from course_utils.predict import SHIPPED_WEIGHTS
+
+        state = torch.load(SHIPPED_WEIGHTS, map_location="cpu", weights_only=True)
+        model = FastCNN()
+        model.load_state_dict(state["model_state"])
+        model.eval()
+        transform = T.Compose([T.Resize((32, 32)), T.ToTensor(), T.Normalize(*state["normalize"])])
+
+        def predict(path):
+            x = transform(Image.open(path).convert("RGB")).unsqueeze(0)
+            with torch.no_grad():
+                return CIFAR10_CLASSES[model(x).argmax(1).item()]
+
+        answer = predict
+    """,
+    wrong=[_predictor(normalize=False), _predictor(eval_mode=False), _predictor(rgb=False),
+           _predictor(as_name=False), lambda path: "dog"],
 )
