@@ -92,7 +92,9 @@ def test_notebooks_cover_the_issue_items():
                    "pg.render(", "print(type(tensor_img), tensor_img.shape, tensor_img.dtype",
                    "clamp(0, 1)", "TensorBoard stored"):
         assert needle in text[4], needle
-    for needle in ("data.cifar10(train=True", ".classes", "batch_size=64", "shuffle=True",
+    for needle in ("CIFAR10(root=root, train=True, transform=dataset_transform, download=True)",
+                   "choose_cifar10(", "pin_memory=use_gpu", "persistent_workers=num_workers > 0",
+                   "print(raw_set[0])", ".classes", "batch_size=64", "shuffle=True",
                    "num_workers", "drop_last=True", "10_000", 'add_images(f"Epoch: {epoch}"',
                    "safe_num_workers"):
         assert needle in text[5], needle
@@ -260,3 +262,19 @@ def test_ex4_pipeline_that_crops_before_resizing_is_explained(capsys):
     wrong = transforms.Compose([transforms.RandomCrop(48), transforms.Resize(64),
                                 transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.5] * 3)])
     assert "resize first, then crop" in _feedback(chapter(4).q3, wrong, capsys)
+
+
+def test_ch5_every_loader_with_num_workers_0_says_why():
+    nb = nbformat.read(ROOT / "notebooks" / NOTEBOOKS[5][0], as_version=4)
+    for cell in nb.cells:
+        code = cell.source if cell.cell_type == "code" else ""
+        if "num_workers=0" in code and "try:" not in code:
+            assert "as in the course" in code or "the course's settings" in code
+
+
+def test_ex5_prediction_that_keeps_the_partial_batch_with_drop_last_is_explained(capsys):
+    def ignores_drop_last(n, batch_size, drop_last):
+        full, rest = divmod(n, batch_size)
+        return (full + (rest > 0), rest or batch_size)
+
+    assert "partial batch is gone" in _feedback(chapter(5).q3, ignores_drop_last, capsys)

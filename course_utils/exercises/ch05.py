@@ -48,16 +48,19 @@ def _check_q2(answer):
 
 q2 = Exercise(
     "5.2",
-    "Make a DataLoader over the CIFAR-10 test set (data.cifar10(train=False, "
-    "transform=ToTensor())) that gives shuffled batches of 64 and drops the last, smaller "
-    "batch. Assign it to `answer`.",
+    "Make a DataLoader over the CIFAR-10 test set with `transform=ToTensor()` (load it as "
+    "this chapter does: `CIFAR10, root = choose_cifar10()`, then `CIFAR10(root=root, "
+    "train=False, transform=..., download=True)`) that gives shuffled batches of 64 and "
+    "drops the last, smaller batch. Assign the DataLoader to `answer`.",
     _check_q2,
     hint_text="DataLoader(test_set, batch_size=..., shuffle=..., drop_last=..., num_workers=0).",
     solution_code="""
         from torch.utils.data import DataLoader
         from torchvision import transforms
-        from course_utils import data
-        test_set = data.cifar10(train=False, transform=transforms.ToTensor(), verbose=False)
+        from course_utils.cifar_batches import choose_cifar10
+        CIFAR10, root = choose_cifar10(verbose=False)
+        test_set = CIFAR10(root=root, train=False, transform=transforms.ToTensor(),
+                           download=True)
         answer = DataLoader(test_set, batch_size=64, shuffle=True, drop_last=True)
     """,
     wrong=[
@@ -66,4 +69,74 @@ q2 = Exercise(
         DataLoader(torch.arange(200), batch_size=4, shuffle=True, drop_last=True),
         64,
     ],
+)
+
+
+# ----------------------------------------------------------------------------- 5.3
+#: (items, batch_size, drop_last) cases the checker predicts for — edge cases included.
+_CASES = [(10_000, 64, False), (10_000, 64, True), (200, 64, False), (200, 64, True),
+          (1000, 50, False), (1000, 50, True), (10, 4, False), (10, 4, True), (3, 4, False),
+          (3, 4, True), (1, 1, False), (50_000, 128, False), (127, 128, True), (129, 128, True)]
+
+
+def _real(n, batch_size, drop_last):
+    loader = DataLoader(range(n), batch_size=batch_size, drop_last=drop_last)
+    sizes = [len(indices) for indices in loader.batch_sampler]  # the loader's own batching
+    return len(sizes), (sizes[-1] if sizes else 0)
+
+
+def _check_q3(answer):
+    expect(callable(answer) and not isinstance(answer, type),
+           f"`answer` should be your function predict_batches (no parentheses), got "
+           f"{answer!r:.60}.")
+    for n, batch_size, drop_last in _CASES:
+        got = answer(n, batch_size, drop_last)
+        want = _real(n, batch_size, drop_last)
+        expect(isinstance(got, tuple) and len(got) == 2,
+               f"predict_batches({n}, {batch_size}, {drop_last}) returned {got!r}; return a "
+               "pair (number of batches, size of the last batch).")
+        expect(tuple(got) == want,
+               f"predict_batches({n}, {batch_size}, drop_last={drop_last}) gave {got}, but a "
+               f"real DataLoader over {n} items deals {want[0]} batches, the last holding "
+               f"{want[1]}." + (" With drop_last=True the partial batch is gone, so the last "
+                                "batch is a full one (or there is none: 0, 0)."
+                                if drop_last else ""))
+
+
+def _ignores_drop_last(n, batch_size, drop_last):
+    full, rest = divmod(n, batch_size)
+    return (full + (rest > 0), rest or batch_size)
+
+
+def _floor_only(n, batch_size, drop_last):
+    return (n // batch_size, batch_size)
+
+
+def _rest_as_last(n, batch_size, drop_last):
+    full, rest = divmod(n, batch_size)
+    return (full, rest) if drop_last else (full + (rest > 0), rest)
+
+
+q3 = Exercise(
+    "5.3",
+    "Predict before you run: write a function `predict_batches(n_items, batch_size, "
+    "drop_last)` that returns the pair (number of batches, size of the last batch) a "
+    "`DataLoader(dataset_of_n_items, batch_size=batch_size, drop_last=drop_last)` deals — "
+    "with integer arithmetic, not by building a DataLoader. When there is no batch at all, "
+    "return (0, 0). The checker compares your predictions with real DataLoaders on cases of "
+    "its own (sets that divide evenly, sets smaller than one batch, …). Assign the function "
+    "to `answer`.",
+    _check_q3,
+    hint_text="full, rest = divmod(n_items, batch_size). drop_last=False keeps the partial "
+    "batch when rest > 0; drop_last=True drops it. If rest is 0 the last batch is a full one.",
+    solution_code="""
+        def predict_batches(n_items, batch_size, drop_last):
+            full, rest = divmod(n_items, batch_size)
+            if drop_last or rest == 0:
+                return (full, batch_size if full else 0)
+            return (full + 1, rest)
+
+        answer = predict_batches
+    """,
+    wrong=[_ignores_drop_last, _floor_only, _rest_as_last, (157, 16)],
 )
