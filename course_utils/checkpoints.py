@@ -1,16 +1,17 @@
-"""Save and load training state safely (P26, and the checkpoints of P27–P29).
+"""The course's checkpoint format (P26, and the checkpoints of P27–P29).
 
-* :func:`save_checkpoint` writes atomically (a temporary file in the same folder, fsync,
-  then a rename), so a run killed while saving never leaves a broken ``last.pt``.
-* :func:`load_checkpoint` always uses ``torch.load(weights_only=True)``: it reads tensors and
-  plain Python values only and cannot run code hidden in a pickle. ``map_location="cpu"`` by
-  default, so files saved on a GPU load on any machine.
+A checkpoint is a plain dict of tensors and Python values, so it loads with
+``torch.load(weights_only=True)``; :data:`KEYS` lists what the course writes, anything else
+is the caller's metadata (e.g. ``normalize``).
+
+* :func:`save_checkpoint` writes atomically (:func:`course_utils.files.atomic_save`), so a
+  run killed while saving never leaves a broken ``last.pt``.
+* :func:`load_checkpoint` always uses ``weights_only=True``: it reads tensors and plain values
+  only and cannot run code hidden in a pickle. ``map_location="cpu"`` by default, so files
+  saved on a GPU load on any machine.
 * :func:`load_latest` finds the newest readable checkpoint of a run (``last.pt``, else the
-  newest ``epoch_NNN.pt``) — what ``fit(resume=True)`` continues from.
+  newest ``epoch_NNN.pt``) — what a resumed run continues from.
 * :func:`load_whole_model` (the course's "method 1") needs ``trust=True`` and says why.
-* :func:`new_run_dir` gives every run a fresh folder so nothing earlier is overwritten.
-* :func:`load_pretrained` builds a torchvision model with downloaded weights (P25), or says
-  in one line why it cannot (offline, not cached) instead of a wall of traceback.
 
 >>> import torch, tempfile
 >>> net = torch.nn.Linear(4, 2)
@@ -21,19 +22,19 @@
 
 from __future__ import annotations
 
-import contextvars
-import datetime as _dt
-import os
 import pickle
 import re
-import tempfile
-import urllib.parse
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from course_utils.files import atomic_save
+
 FORMAT = 1
+#: Every key :func:`save_checkpoint` writes; metadata may not reuse them.
+KEYS = ("format", "model_name", "model_state", "optimizer_state", "scheduler_state",
+        "torch_version", "epoch", "global_step", "history", "rng_state")
 #: Prefixes that wrappers add to every key of a state_dict (DataParallel, torch.compile).
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
@@ -42,103 +43,20 @@ class CheckpointError(RuntimeError):
     """A checkpoint cannot be used; the message names the file and the fix."""
 
 
-def new_run_dir(base: str | os.PathLike = "runs", name: str | None = None) -> Path:
-    """Create and return a new folder ``base/<date>-<time>[_name]`` (``-2``, ``-3`` … if taken)."""
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    stem = f"{stamp}_{name}" if name else stamp
-    base = Path(base)
-    base.mkdir(parents=True, exist_ok=True)
-    for i in range(1, 1000):
-        path = base / (stem if i == 1 else f"{stem}-{i}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise CheckpointError(f"could not create a new run folder under {base}.")
-
-
 # ------------------------------------------------------------------------------ saving
-def atomic_save(obj, path: str | os.PathLike) -> Path:
-    """``torch.save(obj)`` to a temporary file beside ``path``, fsync, then rename over ``path``.
-
-    A reader (or a resumed run) sees either the old file or the complete new one, never a
-    half-written file — even if the process is killed (SIGKILL, power loss) mid-save.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
-    """Make ``dst`` a copy of the finished file ``src`` atomically (a hard link when the file
-    system allows, else a byte copy), replacing ``dst`` if it exists."""
-    src, dst = Path(src), Path(dst)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.link.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        try:
-            os.link(src, tmp)
-        except OSError:  # no hard links here (some network or Windows drives)
-            with open(src, "rb") as fin, open(tmp, "wb") as fout:
-                while chunk := fin.read(1 << 20):
-                    fout.write(chunk)
-                fout.flush()
-                os.fsync(fout.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(dst.parent)
-    return dst
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (POSIX only; a no-op elsewhere)."""
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Delete temporary files that a killed :func:`atomic_save` left in ``folder``
-    (``.<name>.*.tmp``); returns what was removed. Finished checkpoints are never touched."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    stale = [p for p in folder.glob(".*.tmp") if p.is_file()]
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return stale
-
-
 def save_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None, *,
-                    model_name: str | None = None, **extra) -> Path:
-    """Save model/optimizer/scheduler state plus ``extra`` (epoch, global_step, history …).
+                    model_name: str | None = None, epoch: int | None = None,
+                    global_step: int | None = None, history: list | None = None,
+                    rng_state: dict | None = None, **metadata) -> Path:
+    """Save model/optimizer/scheduler state, the training position and ``metadata``.
 
-    The file is a plain dict of tensors and Python values (loadable with
-    ``weights_only=True``)::
+    The file is a plain dict (loadable with ``weights_only=True``)::
 
         {"format": 1, "model_name": "tudui", "model_state": {...}, "optimizer_state": {...},
-         "scheduler_state": None, "torch_version": "2.x", **extra}
+         "scheduler_state": None, "torch_version": "2.x", "epoch": 3, "global_step": 2346,
+         "history": [...], "rng_state": {...}, **metadata}
     """
+    check_metadata(metadata)
     state = {
         "format": FORMAT,
         "model_name": model_name or type(model).__name__,
@@ -146,9 +64,17 @@ def save_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None, *,
         "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
         "scheduler_state": scheduler.state_dict() if scheduler is not None else None,
         "torch_version": str(torch.__version__),  # TorchVersion is not weights_only-safe
-        **extra,
+        "epoch": epoch, "global_step": global_step, "history": history, "rng_state": rng_state,
+        **metadata,
     }
     return atomic_save(state, path)
+
+
+def check_metadata(metadata: dict | None) -> None:
+    """``ValueError`` when ``metadata`` reuses a key of :data:`KEYS`."""
+    clash = sorted(set(metadata or {}) & set(KEYS))
+    if clash:
+        raise ValueError(f"metadata keys {clash} are reserved for the checkpoint itself.")
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -218,14 +144,15 @@ def load_checkpoint(path, model: nn.Module | None = None, optimizer=None, schedu
                 f"nor a state_dict (keys {list(state)[:5]})."
             )
         state = {"format": 0, "model_state": state}
-    _restore(state, path, model, optimizer, scheduler)
+    restore(state, model, optimizer, scheduler, source=path)
     return state
 
 
-def _restore(state: dict, path, model=None, optimizer=None, scheduler=None) -> None:
+def restore(state: dict, model=None, optimizer=None, scheduler=None,
+            source="checkpoint") -> None:
     """Put a loaded checkpoint's states into whichever of model/optimizer/scheduler is given."""
     if model is not None:
-        restore_model(model, state["model_state"], source=path)
+        restore_model(model, state["model_state"], source=source)
     if optimizer is not None and state.get("optimizer_state") is not None:
         optimizer.load_state_dict(state["optimizer_state"])
     if scheduler is not None and state.get("scheduler_state") is not None:
@@ -256,7 +183,7 @@ def load_latest(run_dir, model: nn.Module | None = None, optimizer=None, schedul
     if found is None:
         return None
     path, state = found
-    _restore(state, path, model, optimizer, scheduler)
+    restore(state, model, optimizer, scheduler, source=path)
     return path, state
 
 
@@ -351,71 +278,3 @@ def load_whole_model(path, *, trust: bool = False, map_location="cpu") -> nn.Mod
             "Import or define that class first (a class written in a notebook lives in "
             "'__main__'), or switch to state_dict checkpoints."
         ) from None
-
-
-# ------------------------------------------------------------- "saved on a GPU" files
-_TAG: contextvars.ContextVar[str | None] = contextvars.ContextVar("course_tag", default=None)
-_TAGGER_REGISTERED = False
-
-
-def save_with_device_tag(obj, path, location: str = "cuda:0") -> Path:
-    """``torch.save(obj, path)`` with every storage tagged as saved on ``location``.
-
-    A file written by ``torch.save`` on a GPU records ``'cuda:0'`` beside each tensor, and
-    ``torch.load`` without ``map_location`` tries to put it back there. This writes exactly
-    such a file from CPU tensors, so the "checkpoint from a GPU machine" case (P32) can be
-    shown and tested on a CPU-only machine. Uses ``torch.serialization.register_package``.
-    """
-    global _TAGGER_REGISTERED
-    if not _TAGGER_REGISTERED:
-        torch.serialization.register_package(-100, lambda storage: _TAG.get(),
-                                             lambda storage, location: None)
-        _TAGGER_REGISTERED = True
-    token = _TAG.set(location)
-    try:
-        return atomic_save(obj, path)
-    finally:
-        _TAG.reset(token)
-
-
-# ------------------------------------------------------------------ pretrained weights
-def pretrained_file(weights) -> Path:
-    """Where torchvision keeps ``weights`` once downloaded:
-    ``<torch.hub.get_dir()>/checkpoints/<file name>`` (``$TORCH_HOME/hub/checkpoints``).
-
-    >>> pretrained_file(torchvision.models.VGG16_Weights.DEFAULT).name
-    'vgg16-397923af.pth'
-    """
-    name = Path(urllib.parse.urlsplit(weights.url).path).name
-    return Path(torch.hub.get_dir()) / "checkpoints" / name
-
-
-def load_pretrained(builder, weights, *, download: bool = True, **kwargs) -> nn.Module:
-    """``builder(weights=weights)`` — e.g. ``load_pretrained(torchvision.models.vgg16,
-    VGG16_Weights.DEFAULT)`` — offline when the file is cached, else after a download.
-
-    Raises :class:`course_utils.download.OfflineError` with one clear sentence when the
-    file is not cached and ``download=False`` or the server cannot be reached.
-    """
-    from course_utils import download as dl
-
-    path = pretrained_file(weights)
-    size = weights.meta.get("_file_size")
-    what = f"{weights} ({size:.0f} MB)" if size else str(weights)
-    if not path.is_file():
-        advice = (f"Run this once online (the file is then kept at {path}), or copy "
-                  f"{path.name} there from a machine that has it. Without it, build the "
-                  "model with weights=None (same layers, random weights).")
-        if not download:
-            raise dl.OfflineError(f"{what} is not downloaded yet and downloading is off. {advice}")
-        if not dl.host_reachable(weights.url):
-            host = urllib.parse.urlsplit(weights.url).hostname
-            raise dl.OfflineError(f"{what} is not downloaded yet and {host} cannot be reached "
-                                  f"(offline?). {advice}")
-        print(f"[course_utils] downloading {what} to {path} (once) …")
-    try:
-        return builder(weights=weights, **kwargs)
-    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad hash a RuntimeError
-        raise dl.OfflineError(
-            f"could not get {what}: {type(exc).__name__}: {str(exc).splitlines()[0]}. "
-            f"Delete {path} if it exists and try again online.") from None

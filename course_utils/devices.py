@@ -1,4 +1,5 @@
-"""Pick the fastest device available (CUDA → Apple MPS → CPU) and time a device (P30–P31).
+"""Devices (P30–P32): pick the fastest one (CUDA → Apple MPS → CPU), check a device name
+(the one place the course does), time training on a device, and write a "saved on a GPU" file.
 
 >>> device = pick_device()                 # prints e.g. "training on cpu (cpu)"
 >>> model = model.to(device)               # the ".to(device)" style of P31
@@ -6,9 +7,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
 
 import torch
+
+from course_utils.files import atomic_save
 
 
 def available_devices() -> list[str]:
@@ -53,9 +57,9 @@ def pick_device(preferred: str | torch.device | None = None, verbose: bool = Tru
 def _check_available(preferred) -> torch.device:
     try:
         device = torch.device(preferred.strip() if isinstance(preferred, str) else preferred)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"{preferred!r} is not a device name ({exc}); use auto, cpu, cuda, "
-                         "cuda:N or mps.") from None
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{str(preferred)!r} is not a device; use auto, cpu, cuda, cuda:N "
+                         "or mps.") from None
     here = ", ".join(available_devices())
     if device.type == "cuda":
         if not torch.cuda.is_available():
@@ -112,3 +116,29 @@ def time_training(model: torch.nn.Module, device, batch_size: int = 64, steps: i
         step()
     synchronize(device)
     return steps * batch_size / (time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------- "saved on a GPU" files
+_TAG: contextvars.ContextVar[str | None] = contextvars.ContextVar("course_tag", default=None)
+_TAGGER_REGISTERED = False
+
+
+def save_with_device_tag(obj, path, location: str = "cuda:0"):
+    """``torch.save(obj, path)`` with every storage tagged as saved on ``location``.
+
+    A file written by ``torch.save`` on a GPU records ``'cuda:0'`` beside each tensor, and
+    ``torch.load`` without ``map_location`` tries to put it back there. This writes exactly
+    such a file from CPU tensors, so the "checkpoint from a GPU machine" case (P32) can be
+    shown and tested on a CPU-only machine. Uses ``torch.serialization.register_package``.
+    Returns the path written.
+    """
+    global _TAGGER_REGISTERED
+    if not _TAGGER_REGISTERED:
+        torch.serialization.register_package(-100, lambda storage: _TAG.get(),
+                                             lambda storage, location: None)
+        _TAGGER_REGISTERED = True
+    token = _TAG.set(location)
+    try:
+        return atomic_save(obj, path)
+    finally:
+        _TAG.reset(token)

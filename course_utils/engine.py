@@ -2,11 +2,14 @@
 
 ``fit`` adds what the original script left out: a progress bar, TensorBoard scalars with
 the original tags (``train_loss`` per logged step, ``test_loss`` and ``test_accuracy`` per
-epoch), an atomic checkpoint after every epoch, and ``resume=True`` that continues an
-interrupted run: same step counter, same curves, same random numbers (so a resumed run on
-the CPU ends with exactly the weights an uninterrupted one would have).
+epoch), an atomic checkpoint after every epoch, and ``start=`` (a loaded checkpoint) that
+continues an interrupted run: same step counter, same curves, same random numbers (so a
+resumed run on the CPU ends with exactly the weights an uninterrupted one would have).
+``fit`` owns no settings: the caller builds the model, loaders, optimizer, loss and device
+(:mod:`course_utils.recipes` does it for the CLI).
 
 >>> # history = fit(model, train_loader, test_loader, epochs=10, optimizer=opt,
+>>> #               loss_fn=nn.CrossEntropyLoss(), device="cpu",
 >>> #               run_dir=new_run_dir("runs", "original"))
 >>> # history[-1]
 >>> # {'epoch': 10, 'step': 7820, 'train_loss': 1.1, 'test_loss': 1.2, 'test_accuracy': 0.57, ...}
@@ -20,10 +23,12 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from course_utils import checkpoints
-from course_utils.devices import pick_device, synchronize
+from course_utils.devices import synchronize
+from course_utils.files import atomic_copy, remove_stale_temporaries
 
 
 def train_one_epoch(model, loader, loss_fn, optimizer, device, *, scheduler=None,
@@ -103,20 +108,23 @@ def evaluate(model, loader, loss_fn=None, device=None) -> dict[str, float]:
     return {"loss": total_loss.item() / seen, "accuracy": correct.item() / seen, "images": seen}
 
 
-def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn=None,
-        scheduler=None, device=None, run_dir=None, resume: bool = False,
-        model_name: str | None = None, metadata: dict | None = None, progress: bool = True,
-        log_every: int = 10, verbose: bool | None = None) -> list[dict]:
+def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn, device,
+        scheduler=None, run_dir=None, start: dict | None = None, model_name: str | None = None,
+        metadata: dict | None = None, progress: bool = True, log_every: int = 10,
+        verbose: bool | None = None) -> list[dict]:
     """Train for ``epochs`` epochs in all, evaluating, logging and checkpointing after each.
+
+    Everything is built by the caller: model, loaders, optimizer, ``loss_fn`` (e.g.
+    ``nn.CrossEntropyLoss()``), ``scheduler`` (stepped after every batch) and ``device``.
 
     Args:
         run_dir: folder for TensorBoard events and ``checkpoints/`` (``epoch_NNN.pt`` and
             ``last.pt``); None = no logs and no checkpoints.
-        resume: continue from the newest checkpoint in ``run_dir`` when there is one: model,
-            optimizer, scheduler, random-number state, step counter and history are restored,
-            and TensorBoard hides events the interrupted run wrote after that checkpoint.
-            ``epochs`` is the total, so ``fit(..., epochs=10, resume=True)`` after 4 finished
-            epochs trains 6 more.
+        start: a checkpoint dict already loaded (``checkpoints.load_latest(run_dir)[1]``) to
+            continue from: model, optimizer, scheduler, random-number state, step counter and
+            history are restored, and TensorBoard hides events an interrupted run wrote after
+            that checkpoint. ``epochs`` is the total, so ``epochs=10`` after 4 finished epochs
+            trains 6 more.
         model_name: stored in every checkpoint (``course_utils.models`` name, e.g. ``"tudui"``).
         metadata: more plain values stored in every checkpoint, e.g.
             ``{"normalize": (mean, std)}`` so that inference preprocesses the same way.
@@ -128,22 +136,16 @@ def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn=Non
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a whole number ≥ 1, got {epochs!r}.")
-    if resume and run_dir is None:
-        raise ValueError("resume=True needs the run_dir of the run to continue.")
-    clash = sorted(set(metadata or {}) & _RESERVED)
-    if clash:
-        raise ValueError(f"metadata keys {clash} are reserved for the checkpoint itself.")
-    device = device if isinstance(device, torch.device) else pick_device(device, verbose=False)
+    checkpoints.check_metadata(metadata)
+    device = torch.device(device)
     model.to(device)
-    loss_fn = loss_fn or nn.CrossEntropyLoss()
-    history: list[dict] = []
-    start_epoch, step, writer = 0, 0, None
+    start_epoch, step, history = 0, 0, []
+    if start is not None:
+        start_epoch, step, history = _restore(start, model, optimizer, scheduler)
+    writer = None
     if run_dir is not None:
         run_dir = Path(run_dir)
-        if resume:
-            start_epoch, step, history = _resume(run_dir, model, optimizer, scheduler, device)
-        from torch.utils.tensorboard import SummaryWriter
-
+        remove_stale_temporaries(run_dir / "checkpoints")  # left by a run killed mid-save
         # purge_step hides events logged at steps >= step + 1 by an interrupted session
         writer = SummaryWriter(str(run_dir), purge_step=step + 1 if step else None)
     verbose = progress if verbose is None else verbose
@@ -190,18 +192,14 @@ def _one_epoch(model, train_loader, test_loader, loss_fn, optimizer, scheduler, 
     return record, step
 
 
-def _resume(run_dir: Path, model, optimizer, scheduler, device) -> tuple[int, int, list]:
-    """Restore the newest checkpoint of ``run_dir``; returns ``(epoch, step, history)``."""
-    checkpoints.remove_stale_temporaries(run_dir / "checkpoints")
-    found = checkpoints.load_latest(run_dir, model, optimizer, scheduler, map_location=device)
-    if found is None:
-        print(f"[course_utils] nothing to resume in {run_dir}; starting fresh")
-        return 0, 0, []
-    path, state = found
-    epoch, step = int(state.get("epoch", 0)), int(state.get("global_step", 0))
-    set_rng_state(state.get("rng_state"))
-    print(f"[course_utils] resumed {path} at epoch {epoch}, step {step}")
-    return epoch, step, list(state.get("history", []))
+def _restore(start: dict, model, optimizer, scheduler) -> tuple[int, int, list]:
+    """Put a loaded checkpoint into model/optimizer/scheduler and the random-number
+    generators; returns ``(epoch, step, history)``."""
+    checkpoints.restore(start, model, optimizer, scheduler)
+    epoch, step = int(start.get("epoch") or 0), int(start.get("global_step") or 0)
+    set_rng_state(start.get("rng_state"))
+    print(f"[course_utils] resumed at epoch {epoch}, step {step}")
+    return epoch, step, list(start.get("history") or [])
 
 
 def _save_epoch(run_dir: Path, model, optimizer, scheduler, epoch: int, step: int,
@@ -211,7 +209,7 @@ def _save_epoch(run_dir: Path, model, optimizer, scheduler, epoch: int, step: in
         folder / f"epoch_{epoch:03d}.pt", model, optimizer, scheduler,
         model_name=model_name, epoch=epoch, global_step=step, history=list(history),
         rng_state=get_rng_state(), **(metadata or {}))
-    checkpoints.atomic_copy(path, folder / "last.pt")
+    atomic_copy(path, folder / "last.pt")
 
 
 def get_rng_state() -> dict:
@@ -230,10 +228,6 @@ def set_rng_state(state: dict | None) -> None:
     cuda = state.get("cuda")
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
-
-
-_RESERVED = {"format", "model_name", "model_state", "optimizer_state", "scheduler_state",
-             "torch_version", "epoch", "global_step", "history", "rng_state"}
 
 
 def _count(loader) -> int:

@@ -2,9 +2,12 @@
 
 * :class:`Tudui` — the CIFAR-10 network of P22/P27, faithful to the original: three
   5×5 conv + max-pool stages, Flatten, Linear(1024, 64), Linear(64, 10), **no ReLU**.
-* :class:`TuduiBN` — the same stages with BatchNorm and ReLU (the "improved recipe").
+* :class:`TuduiPlain` — :class:`Tudui` written without ``nn.Sequential`` (P22's first form).
+* :class:`TuduiBN` — Tudui's layout with BatchNorm and ReLU added (chapter 10's experiment).
+* :class:`FastCNN` — the network of the ``improved`` recipe (:mod:`course_utils.recipes`):
+  3×3 convs, pooling early, BatchNorm, ReLU, global max-pool.
 
-``build_model(name)`` builds either by name (used by the CLI's ``--model``).
+``build_model(name)`` builds any of them by its :data:`MODELS` name (the CLI's ``--model``).
 """
 
 from __future__ import annotations
@@ -48,7 +51,13 @@ def _conv_bn_relu(c_in: int, c_out: int, k: int) -> list[nn.Module]:
 class TuduiBN(nn.Module):
     """Tudui's layout with BatchNorm + ReLU after every conv and a ReLU between the linears.
 
-    Almost the same size (145,706 parameters). Shapes: ``(N, 3, 32, 32)`` → ``(N, 10)``.
+    The one-change experiment of chapter 10 (what do BatchNorm and ReLU alone buy?); it is
+    *not* the improved recipe's network, which is :class:`FastCNN`. Almost the same size as
+    Tudui (145,706 parameters). Shapes: ``(N, 3, 32, 32)`` → ``(N, 10)``.
+
+    >>> import torch
+    >>> TuduiBN()(torch.ones(2, 3, 32, 32)).shape
+    torch.Size([2, 10])
     """
 
     def __init__(self):
@@ -102,9 +111,8 @@ class TuduiPlain(nn.Module):
         return x
 
 
-
-class TuduiImproved(nn.Module):
-    """The improved recipe's network, designed for speed on a CPU (242,474 parameters).
+class FastCNN(nn.Module):
+    """The ``improved`` recipe's network, designed for speed on a CPU (242,474 parameters).
 
     Four stages of 3×3 conv → 2×2 max-pool → BatchNorm → ReLU with widths 32, 64, 128, 128
     (pooling right after each conv keeps the later convs on small maps: about 12.7 M
@@ -115,7 +123,7 @@ class TuduiImproved(nn.Module):
     Shapes: ``(N, 3, 32, 32)`` → 16×16 → 8×8 → 4×4 → 2×2 → ``(N, 128)`` → ``(N, 10)``.
 
     >>> import torch
-    >>> TuduiImproved()(torch.ones(2, 3, 32, 32)).shape
+    >>> FastCNN()(torch.ones(2, 3, 32, 32)).shape
     torch.Size([2, 10])
     """
 
@@ -135,16 +143,27 @@ class TuduiImproved(nn.Module):
 
 
 #: Every network by the name the CLI's ``--model`` and checkpoints' ``model_name`` use.
-MODELS = {"tudui": Tudui, "tudui-bn": TuduiBN, "tudui-plain": TuduiPlain,
-          "tudui-improved": TuduiImproved}
+MODELS = {"tudui": Tudui, "tudui-bn": TuduiBN, "tudui-plain": TuduiPlain, "fast-cnn": FastCNN}
+#: Names that older checkpoints carry, and what they are called now.
+OLD_NAMES = {"tudui-improved": "fast-cnn", "TuduiImproved": "fast-cnn"}
+
+
+def model_key(name: str) -> str:
+    """The :data:`MODELS` name for a registry name, an old name or a class name
+    (``"TuduiBN"`` → ``"tudui-bn"``); ``ValueError`` lists the names when it is unknown."""
+    if name in MODELS:
+        return name
+    if name in OLD_NAMES:
+        return OLD_NAMES[name]
+    for key, cls in MODELS.items():
+        if cls.__name__ == name:
+            return key
+    raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}.")
 
 
 def build_model(name: str = "tudui") -> nn.Module:
-    """A fresh network by name; ``ValueError`` lists the names when ``name`` is unknown."""
-    try:
-        return MODELS[name]()
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}.") from None
+    """A fresh network by name (see :func:`model_key`)."""
+    return MODELS[model_key(name)]()
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,7 +1,8 @@
 """Inference on photos (P32): load a trained checkpoint, classify any image file.
 
->>> model = load_trained()                          # the course's shipped CIFAR-10 weights
->>> predict_image(model, demo_image("dog"), topk=3)  # [('dog', 0.8), ('cat', 0.1), ...]
+>>> model, info = load_trained()                     # the course's shipped CIFAR-10 weights
+>>> predict_image(model, demo_image("dog"), topk=3, normalize=info["normalize"])
+[('dog', 0.95), ('bird', 0.04), ('truck', 0.001)]
 """
 
 from __future__ import annotations
@@ -15,20 +16,23 @@ import torchvision.transforms as T
 from course_utils import checkpoints, models
 from course_utils.data import CIFAR10_CLASSES, open_rgb, to_rgb
 from course_utils.devices import pick_device
+from course_utils.viz import Figure, new_figure, style_axes
 
 #: The CIFAR-10 weights shipped with the course (how they were made and their measured test
 #: accuracy: course_utils/weights/README.md).
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / "cifar10_improved.pt"
 
 
-def load_trained(checkpoint: str | os.PathLike | None = None, model_name: str | None = None,
-                 device="cpu") -> torch.nn.Module:
+def load_trained(checkpoint: str | os.PathLike | None = None, *, device="cpu",
+                 model_name: str | None = None) -> tuple[torch.nn.Module, dict]:
     """Build the right network and load weights from ``checkpoint`` (default: shipped ones).
 
     The architecture comes from the checkpoint's ``model_name`` unless ``model_name`` is
     given. Loading is ``weights_only`` and mapped to ``device`` (GPU-saved files load on a
-    CPU). The returned model is in eval mode and carries a ``.normalize`` attribute
-    (``(mean, std)`` the network was trained with, or None for plain ``ToTensor``).
+    CPU). Returns ``(model in eval mode, info)``; ``info`` is a plain dict: ``path``,
+    ``model_name``, ``normalize`` (``(mean, std)`` the network was trained with, or None for
+    plain ``ToTensor``), ``epoch``, ``test_accuracy`` (None when the file does not say) and
+    ``history``.
 
     Raises ``FileNotFoundError`` (no such file / no shipped weights) and
     :class:`~course_utils.checkpoints.CheckpointError` (unreadable or another architecture).
@@ -43,25 +47,26 @@ def load_trained(checkpoint: str | os.PathLike | None = None, model_name: str | 
         checkpoint = SHIPPED_WEIGHTS
     path = Path(checkpoint)
     state = checkpoints.load_checkpoint(path, map_location=device)
-    name = resolve_model_name(model_name or state.get("model_name") or "tudui", source=path)
+    name = _model_key(model_name or state.get("model_name") or "tudui", path)
     model = models.build_model(name)
     checkpoints.restore_model(model, state["model_state"], source=path)
-    model.normalize = _normalize_of(state, path)
-    model.checkpoint_info = {k: state[k] for k in ("epoch", "history") if k in state}
-    return model.to(device).eval()
+    history = list(state.get("history") or [])
+    info = {"path": path, "model_name": name, "normalize": _normalize_of(state, path),
+            "epoch": state.get("epoch") or state.get("epochs"),
+            "test_accuracy": state.get("test_accuracy",
+                                        history[-1].get("test_accuracy") if history else None),
+            "history": history}
+    return model.to(device).eval(), info
 
 
-def resolve_model_name(name: str, source="checkpoint") -> str:
-    """A ``course_utils.models`` name from a registry name or a class name
-    (``"TuduiBN"`` → ``"tudui-bn"``)."""
-    if name in models.MODELS:
-        return name
-    for key, cls in models.MODELS.items():
-        if getattr(cls, "__name__", None) == name:
-            return key
-    raise checkpoints.CheckpointError(
-        f"{source} was trained with model {name!r}, which course_utils.models does not "
-        f"define (known: {sorted(models.MODELS)}). Pass model_name= to choose the network.")
+def _model_key(name: str, source) -> str:
+    try:
+        return models.model_key(name)
+    except ValueError:
+        raise checkpoints.CheckpointError(
+            f"{source} was trained with model {name!r}, which course_utils.models does not "
+            f"define (known: {sorted(models.MODELS)}). Pass model_name= to choose the "
+            "network.") from None
 
 
 def _normalize_of(state: dict, path) -> tuple | None:
@@ -100,15 +105,18 @@ def _pil_rgb(image):
     return to_rgb(image)  # the same conversion as data.open_rgb for files
 
 
-def predict_image(model, image, topk: int = 3, classes=CIFAR10_CLASSES) -> list[tuple[str, float]]:
+def predict_image(model, image, topk: int = 3, *, normalize=None,
+                  classes=CIFAR10_CLASSES) -> list[tuple[str, float]]:
     """Top-``k`` ``(class name, probability)`` pairs for one image, most likely first.
 
-    ``image``: a path or PIL image of any size and mode. Probabilities are Python floats.
+    ``image``: a path or PIL image of any size and mode. ``normalize``: the ``(mean, std)``
+    the model was trained with (``info["normalize"]`` from :func:`load_trained`), None for
+    plain ``ToTensor``. Probabilities are Python floats.
     """
     if not 1 <= topk <= len(classes):
         raise ValueError(f"topk must be between 1 and {len(classes)}, got {topk}.")
     device = next(model.parameters()).device
-    x = preprocess(image, getattr(model, "normalize", None)).to(device)
+    x = preprocess(image, normalize).to(device)
     model.eval()
     with torch.inference_mode():
         probs = model(x).softmax(dim=1)[0]
@@ -116,25 +124,22 @@ def predict_image(model, image, topk: int = 3, classes=CIFAR10_CLASSES) -> list[
     return [(classes[i], float(v)) for v, i in zip(values.tolist(), indices.tolist(), strict=True)]
 
 
-def show_prediction(model, image, topk: int = 3, classes=CIFAR10_CLASSES):
-    """Plot the photo beside a bar chart of its top-``k`` classes; returns the ranking.
+def show_prediction(model, image, topk: int = 3, *, normalize=None,
+                    classes=CIFAR10_CLASSES) -> Figure:
+    """The photo beside a bar chart of its top-``k`` classes, as a course :class:`Figure`
+    (a notebook shows it when it is the cell's value or passed to ``display``).
 
-    Works in a notebook (the figure is displayed) and in scripts (``plt.show()``).
+    >>> # show_prediction(model, demo_image("dog"), normalize=info["normalize"])
     """
-    import matplotlib.pyplot as plt
-
-    ranked = predict_image(model, image, topk, classes)
+    ranked = predict_image(model, image, topk, normalize=normalize, classes=classes)
     img = open_rgb(image) if isinstance(image, (str, os.PathLike)) else _pil_rgb(image)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(7, 2.6),
-                                      gridspec_kw={"width_ratios": [1, 1.3]})
+    fig = new_figure(7, 2.6)
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
     left.imshow(img)
-    left.set_title(Path(image).name if isinstance(image, (str, os.PathLike)) else "image")
+    style_axes(left, Path(image).name if isinstance(image, (str, os.PathLike)) else "image",
+               grid=False)
     left.axis("off")
-    names = [n for n, _ in ranked][::-1]
-    right.barh(names, [p for _, p in ranked][::-1], color="tab:blue")
+    right.barh([n for n, _ in ranked][::-1], [p for _, p in ranked][::-1], color="tab:blue")
     right.set_xlim(0, 1)
-    right.set_xlabel("probability")
-    right.set_title(f"top-{topk}: {ranked[0][0]} ({ranked[0][1]:.0%})")
-    fig.tight_layout()
-    plt.show()
-    return ranked
+    style_axes(right, f"top-{topk}: {ranked[0][0]} ({ranked[0][1]:.0%})", xlabel="probability")
+    return fig

@@ -16,9 +16,11 @@ import pytest
 import torch
 import torchvision
 from PIL import Image
+from torch import nn
 
-from course_utils import checkpoints, data, download, engine, loaders, models, predict
+from course_utils import checkpoints, data, download, engine, loaders, models, predict, runs
 from course_utils.checkpoints import CheckpointError
+from course_utils.devices import save_with_device_tag
 from course_utils.settings import REPO_ROOT
 from course_utils.tb import check_image, read_scalars
 
@@ -46,8 +48,8 @@ def tudui_ckpt(tmp_path_factory, _one_torch_thread) -> Path:
     loader = loaders.TensorLoader(xs[:60], ys[:60], batch_size=20)
     model = models.Tudui()
     engine.fit(model, loader, loader, epochs=1, device="cpu", progress=False,
-               optimizer=torch.optim.SGD(model.parameters(), lr=0.01), run_dir=folder,
-               model_name="tudui")
+               optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+               loss_fn=nn.CrossEntropyLoss(), run_dir=folder, model_name="tudui")
     return folder / "checkpoints" / "last.pt"
 
 
@@ -155,14 +157,14 @@ def test_chinese_paths_work_end_to_end(tmp_path, offline, capsys, run_cli):
     dog = tmp_path / "图片" / "小狗.png"
     dog.parent.mkdir()
     shutil.copy(DOG, dog)
-    run = checkpoints.new_run_dir(tmp_path / "日志", "第一次")
+    run = runs.new_run_dir(tmp_path / "日志", "第一次")
     assert run.parent.name == "日志" and run.name.endswith("_第一次")
     xs, ys = data.as_tensors(data.cifar10(train=False, verbose=False))
     loader = loaders.TensorLoader(xs[:40], ys[:40], batch_size=10)
     model = models.Tudui()
     engine.fit(model, loader, loader, epochs=1, device="cpu", progress=False, log_every=1,
-               optimizer=torch.optim.SGD(model.parameters(), lr=0.01), run_dir=run,
-               model_name="tudui")
+               optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+               loss_fn=nn.CrossEntropyLoss(), run_dir=run, model_name="tudui")
     assert [s for s, _ in read_scalars(run)["train_loss"]] == [1, 2, 3, 4]
     capsys.readouterr()
     code, out, err = run_cli("predict", dog, "--checkpoint",
@@ -215,11 +217,11 @@ def test_checkpoint_of_another_architecture(tmp_path, capsys, tudui_ckpt, run_cl
 
 def test_checkpoint_saved_on_a_gpu_loads_on_this_cpu(tmp_path, capsys, tudui_ckpt, run_cli):
     state = checkpoints.load_checkpoint(tudui_ckpt)
-    gpu = checkpoints.save_with_device_tag(state, tmp_path / "from_gpu.pt", "cuda:0")
+    gpu = save_with_device_tag(state, tmp_path / "from_gpu.pt", "cuda:0")
     if not torch.cuda.is_available():
         with pytest.raises(CheckpointError, match="map_location='cpu'"):
             checkpoints.load_checkpoint(gpu, map_location=None)
-    model = predict.load_trained(gpu)
+    model, _ = predict.load_trained(gpu)
     assert next(model.parameters()).device.type == "cpu"
     code, out, err = run_cli("predict", DOG, "--checkpoint", gpu, "--device", "cpu")
     assert code == 0 and out.startswith(f"{DOG}: "), err

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import checkpoints, models
+from course_utils import checkpoints, devices, files, models, pretrained, runs
 from course_utils.checkpoints import CheckpointError
 
 
@@ -114,9 +114,9 @@ def test_gpu_saved_checkpoint_loads_on_cpu_through_map_location(tmp_path):
     model, optimizer, _ = _trained_pair()
     state = {"model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
              "model_name": "tudui", "epoch": 1}
-    path = checkpoints.save_with_device_tag(state, tmp_path / "gpu.pt", "cuda:0")
+    path = devices.save_with_device_tag(state, tmp_path / "gpu.pt", "cuda:0")
     assert _storage_locations(path) == {"cuda:0"}  # exactly what a GPU save records
-    assert _storage_locations(checkpoints.atomic_save(state, tmp_path / "cpu.pt")) == {"cpu"}
+    assert _storage_locations(files.atomic_save(state, tmp_path / "cpu.pt")) == {"cpu"}
 
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA"):
@@ -179,29 +179,29 @@ def test_other_dicts_and_objects_are_rejected(tmp_path):
 
 
 def test_failed_save_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
-    path = checkpoints.atomic_save({"w": torch.ones(3)}, tmp_path / "last.pt")
+    path = files.atomic_save({"w": torch.ones(3)}, tmp_path / "last.pt")
     before = path.read_bytes()
     with pytest.raises(Exception):  # noqa: B017 — lambdas cannot be pickled
-        checkpoints.atomic_save({"w": torch.zeros(3), "f": lambda: 0}, path)
+        files.atomic_save({"w": torch.zeros(3), "f": lambda: 0}, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
 
 
 def test_atomic_copy_and_stale_temporaries(tmp_path):
-    src = checkpoints.atomic_save({"w": torch.arange(4)}, tmp_path / "epoch_001.pt")
-    checkpoints.atomic_copy(src, tmp_path / "last.pt")
+    src = files.atomic_save({"w": torch.arange(4)}, tmp_path / "epoch_001.pt")
+    files.atomic_copy(src, tmp_path / "last.pt")
     assert torch.equal(torch.load(tmp_path / "last.pt")["w"], torch.arange(4))
-    checkpoints.atomic_save({"w": torch.arange(5)}, src)  # replaces, does not write through
+    files.atomic_save({"w": torch.arange(5)}, src)  # replaces, does not write through
     assert torch.equal(torch.load(tmp_path / "last.pt")["w"], torch.arange(4))
     (tmp_path / ".last.pt.x1.tmp").write_bytes(b"partial")
-    removed = checkpoints.remove_stale_temporaries(tmp_path)
+    removed = files.remove_stale_temporaries(tmp_path)
     assert [p.name for p in removed] == [".last.pt.x1.tmp"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_001.pt", "last.pt"]
 
 
 def test_new_run_dir_never_reuses_a_folder(tmp_path):
-    first = checkpoints.new_run_dir(tmp_path, "exp")
-    second = checkpoints.new_run_dir(tmp_path, "exp")
+    first = runs.new_run_dir(tmp_path, "exp")
+    second = runs.new_run_dir(tmp_path, "exp")
     assert first != second and first.is_dir() and second.is_dir()
     assert first.name.endswith("_exp")
 
@@ -220,14 +220,14 @@ def test_load_pretrained_offline_and_cached(tmp_path, monkeypatch):
         model.load_state_dict(torch.hub.load_state_dict_from_url(weights.url, progress=False))
         return model
 
-    path = checkpoints.pretrained_file(weights)
+    path = pretrained.pretrained_file(weights)
     assert path == tmp_path / "torch" / "hub" / "checkpoints" / "tudui-course.pth"
     with pytest.raises(OfflineError, match="downloading is off"):
-        checkpoints.load_pretrained(builder, weights, download=False)
+        pretrained.load_pretrained(builder, weights, download=False)
     with pytest.raises(OfflineError, match="download.pytorch.org cannot be reached"):
-        checkpoints.load_pretrained(builder, weights)  # the test suite blocks the network
+        pretrained.load_pretrained(builder, weights)  # the test suite blocks the network
     original, _, _ = _trained_pair()
     path.parent.mkdir(parents=True)
     torch.save(original.state_dict(), path)  # as if downloaded earlier
-    loaded = checkpoints.load_pretrained(builder, weights, download=False)
+    loaded = pretrained.load_pretrained(builder, weights, download=False)
     assert _same_weights(original, loaded)

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from course_utils import checkpoints, cli, data, loaders, predict
+from course_utils import checkpoints, data, loaders, predict, recipes
 from course_utils.settings import REPO_ROOT
 
 DOG, PLANE = str(data.demo_image("dog")), str(data.demo_image("airplane"))
@@ -164,11 +164,11 @@ def test_improved_recipe_records_its_normalisation(capsys, offline, tmp_path, ru
     (folder,) = logdir.iterdir()
     assert folder.name.endswith("_improved")
     state = checkpoints.load_checkpoint(folder / "checkpoints" / "last.pt")
-    assert state["model_name"] == cli.RECIPES["improved"]["model"]
+    assert state["model_name"] == recipes.RECIPES["improved"].model == "fast-cnn"
     assert state["normalize"] == (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD)
     assert state["scheduler_state"] is not None
-    model = predict.load_trained(folder / "checkpoints" / "last.pt")
-    assert model.normalize == (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD)
+    _, info = predict.load_trained(folder / "checkpoints" / "last.pt")
+    assert info["normalize"] == (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD)
     code, _, err = run_cli("train", "--resume", str(folder), "--epochs", "3")
     assert code == 2 and "cannot change on resume" in err
 

@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.tensorboard import SummaryWriter
 
-from course_utils import checkpoints, data, engine, loaders, models
+from course_utils import checkpoints, data, engine, files, loaders, models
 from course_utils.tb import read_scalars
 
 TO_TENSOR = torchvision.transforms.ToTensor()
@@ -27,32 +27,39 @@ def sample():
 
 
 def _run(sample, epochs, run_dir=None, resume=False, seed=0, **kw):
-    """The original recipe's pieces (Tudui, shuffled DataLoader, SGD) with momentum."""
+    """The original recipe's pieces (Tudui, shuffled DataLoader, SGD) with momentum;
+    ``resume=True`` continues from the newest checkpoint in ``run_dir`` (if any)."""
     torch.manual_seed(seed)
     model = models.Tudui()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     train = DataLoader(sample[0], batch_size=32, shuffle=True)
     test = DataLoader(sample[1], batch_size=25)
-    history = engine.fit(model, train, test, epochs=epochs, optimizer=optimizer, device="cpu",
-                         run_dir=run_dir, resume=resume, progress=False, log_every=1, **kw)
+    found = checkpoints.load_latest(run_dir) if resume else None
+    history = engine.fit(model, train, test, epochs=epochs, optimizer=optimizer,
+                         loss_fn=nn.CrossEntropyLoss(), device="cpu", run_dir=run_dir,
+                         start=found[1] if found else None, progress=False, log_every=1, **kw)
     return model, history
 
 
-def test_loss_decreases_on_a_tiny_set():
+def test_training_fits_one_fixed_batch():
+    """Overfit one batch of 32 real images: what any working training loop must manage.
+
+    Ten steps an epoch on the same batch, five epochs. BatchNorm's running statistics then
+    match that batch, so ``evaluate`` (eval mode) sees what training saw."""
     xs, ys = data.as_tensors(data.cifar10(train=True, verbose=False))
-    keep = data.spread_indices(len(ys), 160)
+    keep = data.spread_indices(len(ys), 32)
+    norm = (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD)
+    batch = next(iter(loaders.TensorLoader(xs[keep], ys[keep], batch_size=32, normalize=norm)))
     torch.manual_seed(0)
-    loader = loaders.TensorLoader(xs[keep], ys[keep], batch_size=32, shuffle=True,
-                                  normalize=(loaders.CIFAR10_MEAN, loaders.CIFAR10_STD))
     model = models.TuduiBN()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    before = engine.evaluate(model, loader, device="cpu")["loss"]
-    losses = [engine.train_one_epoch(model, loader, nn.CrossEntropyLoss(), optimizer, "cpu",
-                                     progress=False)[0] for _ in range(8)]
-    after = engine.evaluate(model, loader, device="cpu")
-    assert losses[-1] < 0.6 * losses[0], losses
-    assert after["loss"] < 0.85 * before, (before, after)  # eval mode: BN running stats lag
-    assert after["accuracy"] > 0.5  # it memorises 160 images; chance is 0.1
+    before = engine.evaluate(model, [batch], device="cpu")
+    losses = [engine.train_one_epoch(model, [batch] * 10, nn.CrossEntropyLoss(), optimizer,
+                                     "cpu", progress=False)[0] for _ in range(5)]
+    after = engine.evaluate(model, [batch], device="cpu")
+    assert losses[-1] < 0.25 * losses[0], losses
+    assert after["loss"] < 0.25 * before["loss"], (before, after)
+    assert after["accuracy"] >= 0.9, after  # 32 images memorised; chance is 0.1
 
 
 def test_evaluate_computes_loss_and_accuracy_exactly():
@@ -140,24 +147,27 @@ def test_resume_skips_an_unreadable_last_checkpoint(sample, tmp_path, capsys):
     last.unlink()  # last.pt is a hard link of epoch_002.pt: do not truncate both
     last.write_bytes(blob[: len(blob) // 2])
     (tmp_path / "checkpoints" / "epoch_002.pt").write_bytes(b"")
-    _, history = _run(sample, 3, run_dir=tmp_path, resume=True)
+    path, state = checkpoints.load_latest(tmp_path)
     out = capsys.readouterr().out
     assert "skipping" in out and "last.pt" in out and "epoch_002.pt" in out
-    assert "resumed" in out and "epoch_001.pt at epoch 1, step 4" in out
+    assert path.name == "epoch_001.pt" and state["epoch"] == 1
+    _, history = _run(sample, 3, run_dir=tmp_path, resume=True)
+    assert "resumed at epoch 1, step 4" in capsys.readouterr().out
     assert [h["step"] for h in history] == [4, 8, 12]
 
 
 def test_resume_prefers_an_epoch_file_newer_than_last(sample, tmp_path):
     _run(sample, 2, run_dir=tmp_path)
     folder = tmp_path / "checkpoints"
-    checkpoints.atomic_copy(folder / "epoch_001.pt", folder / "last.pt")  # killed before update
+    files.atomic_copy(folder / "epoch_001.pt", folder / "last.pt")  # killed before update
     path, state = checkpoints.load_latest(tmp_path)
     assert path.name == "epoch_002.pt" and state["epoch"] == 2
 
 
 def test_resume_with_nothing_to_resume_starts_fresh(sample, tmp_path, capsys):
+    assert checkpoints.load_latest(tmp_path) is None
     _, history = _run(sample, 1, run_dir=tmp_path, resume=True)
-    assert "nothing to resume" in capsys.readouterr().out
+    assert "resumed" not in capsys.readouterr().out
     assert [h["epoch"] for h in history] == [1]
 
 
@@ -182,19 +192,30 @@ def test_divergence_stops_with_a_clear_error(sample):
     optimizer = torch.optim.SGD(model.parameters(), lr=1e6)
     with pytest.raises(FloatingPointError, match="Lower the learning rate"):
         engine.fit(model, DataLoader(sample[0], batch_size=32), DataLoader(sample[1]),
-                   epochs=1, optimizer=optimizer, device="cpu", progress=False, log_every=1)
+                   epochs=1, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(),
+                   device="cpu", progress=False, log_every=1)
 
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(epochs=0), "epochs"),
     (dict(epochs=1.5), "epochs"),
-    (dict(epochs=1, resume=True), "run_dir"),
+    (dict(epochs=1, metadata={"model_state": 1}), "reserved"),
 ])
 def test_fit_rejects_bad_arguments(sample, kwargs, message):
     model = models.Tudui()
     with pytest.raises(ValueError, match=message):
         engine.fit(model, [], [], optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                   device="cpu", **kwargs)
+                   loss_fn=nn.CrossEntropyLoss(), device="cpu", **kwargs)
+
+
+def test_fit_owns_no_settings(sample):
+    """The loss and the device are the caller's choice: leaving one out is an error."""
+    model = models.Tudui()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match="loss_fn"):
+        engine.fit(model, [], [], epochs=1, optimizer=optimizer, device="cpu")
+    with pytest.raises(TypeError, match="device"):
+        engine.fit(model, [], [], epochs=1, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss())
 
 
 def test_empty_loader_is_reported():

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_utils import checkpoints, cli, models
+from course_utils import checkpoints, cli, files, models
 from course_utils.settings import REPO_ROOT
 from course_utils.tb import read_scalars
 
@@ -179,5 +179,5 @@ def test_a_process_killed_while_saving_leaves_the_old_checkpoint(tmp_path):
     assert last.read_bytes() == good
     path, state = checkpoints.load_latest(tmp_path, models.Tudui(), verbose=False)
     assert (path, state["epoch"]) == (last, 1)
-    assert checkpoints.remove_stale_temporaries(last.parent) == stale
+    assert files.remove_stale_temporaries(last.parent) == stale
     assert sorted(p.name for p in last.parent.iterdir()) == ["last.pt"]
