@@ -1,9 +1,10 @@
 """Test accuracy of the course's recipes on the full 10,000-image CIFAR-10 test set.
 
-Trains a recipe of ``course_utils.cli.RECIPES`` (``original``: the course's Tudui, SGD lr
-0.01, batch 64, ``ToTensor`` only; ``improved``: the course's improved network and
-hyperparameters) with ``course_utils.engine.fit`` and records test accuracy after every
-epoch, the wall time (data loading, training and evaluation), epochs and parameter count.
+Trains a recipe of ``course_utils.recipes.RECIPES`` (``original``: the course's Tudui, SGD
+lr 0.01, batch 64, ``ToTensor`` only; ``improved``: ``FastCNN`` and the improved
+hyperparameters), built by the recipes module's own builders; trains it with
+``course_utils.engine.fit`` and records test accuracy after every epoch, the wall time (data
+loading, training and evaluation), epochs and parameter count.
 
     COURSE_DATA_DIR=../shared/data python benchmarks/accuracy.py --recipe original
     COURSE_DATA_DIR=../shared/data python benchmarks/accuracy.py --recipe improved \\
@@ -18,6 +19,7 @@ pipeline, decides the accuracy; ``throughput.py`` compares the pipelines).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import shlex
 import sys
@@ -25,33 +27,14 @@ from pathlib import Path
 
 import _common
 import torch
-from torch import nn
 
-from course_utils import checkpoints, engine, loaders, models
-from course_utils.cli import RECIPES
-
-
-def build(recipe: dict, steps_per_epoch: int, epochs: int):
-    """``(model, optimizer, scheduler, loss_fn)`` for a recipe of ``cli.RECIPES``."""
-    model = models.build_model(recipe["model"])
-    if recipe.get("channels_last"):
-        model = model.to(memory_format=torch.channels_last)
-    momentum = recipe["momentum"]
-    optimizer = torch.optim.SGD(model.parameters(), lr=recipe["lr"], momentum=momentum,
-                                nesterov=momentum > 0,
-                                weight_decay=recipe.get("weight_decay", 5e-4 if momentum else 0))
-    scheduler = None
-    if recipe["schedule"] == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=recipe["lr"], epochs=epochs, steps_per_epoch=steps_per_epoch,
-            pct_start=recipe.get("pct_start", 0.3))
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.get("label_smoothing", 0.0))
-    return model, optimizer, scheduler, loss_fn
+from course_utils import checkpoints, engine, loaders, models, recipes
+from course_utils.runs import new_run_dir
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipe", choices=sorted(RECIPES), default="improved")
+    parser.add_argument("--recipe", choices=sorted(recipes.RECIPES), default="improved")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--limit", type=int, default=None,
                         help="training images (spread over the classes); default: all")
@@ -64,9 +47,11 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     threads = _common.set_threads(args.threads)
     torch.manual_seed(args.seed)
-    recipe = dict(RECIPES[args.recipe])
-    batch_size = recipe.get("batch_size", 64)
-    normalize = (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD) if recipe["normalize"] else None
+    # both recipes read decoded tensors here: the recipe, not the pipeline, sets the accuracy
+    recipe = dataclasses.replace(recipes.RECIPES[args.recipe], epochs=args.epochs,
+                                 pipeline="tensors")
+    batch_size = recipe.batch_size
+    normalize = (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD) if recipe.normalize else None
 
     total = {}
     with _common.measure(total):
@@ -75,23 +60,27 @@ def main(argv=None) -> dict:
             xs, ys, xt, yt, source = _common.cifar10_tensors(require_full=args.require_full,
                                                      limit=args.limit)
             train_loader = loaders.TensorLoader(xs, ys, batch_size, shuffle=True,
-                                                normalize=normalize, augment=recipe["augment"],
-                                                drop_last=recipe.get("drop_last", False))
+                                                normalize=normalize, augment=recipe.augment,
+                                                drop_last=recipe.drop_last)
             test_loader = loaders.TensorLoader(xt, yt, batch_size=1000, normalize=normalize)
-        model, optimizer, scheduler, loss_fn = build(recipe, len(train_loader), args.epochs)
+        model = recipes.build_model(recipe)
+        optimizer = recipes.build_optimizer(recipe, model)
+        scheduler = recipes.build_scheduler(recipe, optimizer, len(train_loader))
+        loss_fn = recipes.build_loss(recipe)
         params = models.count_parameters(model)
-        print(f"recipe {args.recipe}: {recipe['model']} ({params:,} parameters), batch "
+        print(f"recipe {args.recipe}: {recipe.model} ({params:,} parameters), batch "
               f"{batch_size}, {len(ys):,} training / {len(yt):,} test images, "
               f"{args.epochs} epochs, {threads} threads", flush=True)
-        run_dir = checkpoints.new_run_dir(_common.REPO_ROOT / "runs" / "benchmarks",
-                                          f"accuracy-{args.recipe}")
+        run_dir = new_run_dir(_common.REPO_ROOT / "runs" / "benchmarks",
+                              f"accuracy-{args.recipe}")
         history = engine.fit(model, train_loader, test_loader, epochs=args.epochs,
                              optimizer=optimizer, scheduler=scheduler, loss_fn=loss_fn,
-                             run_dir=run_dir, model_name=recipe["model"], device="cpu",
+                             run_dir=run_dir, model_name=recipe.model, device="cpu",
                              progress=args.progress, verbose=True)
     final = history[-1]
     result = {
-        "recipe": args.recipe, "recipe_settings": recipe, "model": recipe["model"],
+        "recipe": args.recipe, "recipe_settings": dataclasses.asdict(recipe),
+        "model": recipe.model,
         "parameters": params, "epochs": args.epochs, "data": source,
         "train_images": len(ys), "test_images": len(yt),
         "test_accuracy": final["test_accuracy"], "test_loss": final["test_loss"],
@@ -111,7 +100,7 @@ def main(argv=None) -> dict:
                                        ["benchmarks/accuracy.py", *(argv or sys.argv[1:])])
         model = model.to(memory_format=torch.contiguous_format)
         checkpoints.save_checkpoint(
-            args.save, model, model_name=recipe["model"], normalize=normalize,
+            args.save, model, model_name=recipe.model, normalize=normalize,
             epoch=args.epochs, epochs=args.epochs, test_accuracy=final["test_accuracy"],
             test_images=len(yt), parameters=params, wall_seconds=total["seconds"],
             trained_on=dt.date.today().isoformat(), command=command, history=history)

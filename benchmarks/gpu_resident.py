@@ -25,6 +25,9 @@ import torch
 from torch import nn
 
 from course_utils import loaders, models
+from course_utils.recipes import RECIPES
+
+ORIGINAL = RECIPES["original"]  # Tudui, SGD lr 0.01, batch 64, 10 epochs
 
 
 def batches(images, labels, batch_size, *, shuffle, augment):
@@ -92,9 +95,9 @@ def make_graph_step(model, optimizer, loss_fn, batch_size, device):
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--epochs", type=int, default=ORIGINAL.epochs)
+    parser.add_argument("--batch-size", type=int, default=ORIGINAL.batch_size)
+    parser.add_argument("--lr", type=float, default=ORIGINAL.lr)
     parser.add_argument("--limit", type=int, default=None, help="training images (default all)")
     parser.add_argument("--augment", action="store_true", help="flip + translate on the device")
     parser.add_argument("--cuda-graph", action="store_true", help="replay steps as a CUDA graph")
@@ -116,7 +119,7 @@ def main(argv=None) -> dict:
     with _common.measure(transfer, device):
         xs, ys, xt, yt = (t.to(device) for t in (xs, ys, xt, yt))
 
-    model = models.Tudui().to(device)
+    model = models.build_model(ORIGINAL.model).to(device)
     fused = {"fused": True} if device.type == "cuda" else {}
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, **fused)
     loss_fn = nn.CrossEntropyLoss()

@@ -31,6 +31,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from course_utils import engine, loaders, models
+from course_utils.recipes import RECIPES
+
+ORIGINAL = RECIPES["original"]  # Tudui, SGD lr 0.01, batch 64
 
 
 def original_epoch(model, loader, optimizer, loss_fn):
@@ -72,10 +75,10 @@ def ceiling_epoch(model, batches, optimizer, loss_fn):
 
 def fresh(channels_last: bool):
     torch.manual_seed(0)
-    model = models.Tudui()
+    model = models.build_model(ORIGINAL.model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    return model, torch.optim.SGD(model.parameters(), lr=0.01)
+    return model, torch.optim.SGD(model.parameters(), lr=ORIGINAL.lr)
 
 
 def main(argv=None) -> dict:
@@ -84,7 +87,7 @@ def main(argv=None) -> dict:
                         help="training images per epoch (spread over all classes; max 50000)")
     parser.add_argument("--test-images", type=int, default=10_000, help="evaluation images")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=ORIGINAL.batch_size)
     parser.add_argument("--eval-batch-size", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--layouts", default="nchw,channels_last",
