@@ -4,10 +4,9 @@
     python -m course_utils train --resume runs/20250101-120000_original
     python -m course_utils predict data/demo-images/dog.png --topk 3
 
-Read it top to bottom: the value checks, the parser, then what each command does. Options
-are checked here, at the edge: a bad value ends with a one-line message and exit code 2,
-never a traceback. The options become one :class:`~course_utils.recipes.TrainSettings`,
-which :mod:`course_utils.recipes` turns into a run for :func:`course_utils.engine.fit`.
+Read it top to bottom: value checks, the parser, the commands. A bad value ends here with a
+one-line message and exit code 2. ``train`` turns the options into one
+:class:`~course_utils.recipes.TrainSettings`; :mod:`course_utils.recipes` does the rest.
 """
 
 from __future__ import annotations
@@ -27,15 +26,12 @@ from course_utils.predict import load_trained, predict_image
 
 
 # ------------------------------------------------------------------------ value checks
-def whole(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-
-
-def positive_int(text: str) -> int:
-    if (value := whole(text)) < 1:
+    if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value
 
@@ -77,23 +73,22 @@ def device(text: str):
 
 
 def folder(text: str) -> Path:
-    if not Path(text).expanduser().is_dir():
+    if not (path := Path(text).expanduser()).is_dir():
         raise argparse.ArgumentTypeError(f"folder {text!r} does not exist")
-    return Path(text).expanduser()
-
-
-def file(text: str) -> Path:
-    path = Path(text).expanduser()
-    if not path.is_file():
-        what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise argparse.ArgumentTypeError(f"file {text!r} {what}")
     return path
 
 
-def output_folder(text: str) -> Path:
-    if Path(text).expanduser().exists() and not Path(text).expanduser().is_dir():
+def new_or_folder(text: str) -> Path:
+    if (path := Path(text).expanduser()).exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} exists and is not a folder")
-    return Path(text).expanduser()
+    return path
+
+
+def file(text: str) -> Path:
+    if not (path := Path(text).expanduser()).is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise argparse.ArgumentTypeError(f"file {text!r} {what}")
+    return path
 
 
 def run_name(text: str) -> str:
@@ -104,8 +99,7 @@ def run_name(text: str) -> str:
 
 
 # ------------------------------------------------------------------------------ parser
-def _per_recipe(key: str) -> str:
-    """``"original 64, improved 256"``: a setting in every recipe, for the help text."""
+def _per_recipe(key: str) -> str:  # "original 64, improved 256", for the help text
     return ", ".join(f"{name} {getattr(r, key)}" for name, r in recipes.RECIPES.items())
 
 
@@ -114,9 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = partial(argparse.RawDescriptionHelpFormatter, max_help_position=30, width=100)
     parser = argparse.ArgumentParser(
         prog="python -m course_utils", formatter_class=fmt,
-        description="Train the course's CIFAR-10 network or classify photos with it.",
-        epilog="Run 'python -m course_utils train --help' or '... predict --help' for the "
-               "options of each command.")
+        description="Train the course's CIFAR-10 network or classify photos with it.")
     parser.add_argument("--version", action="version", version=f"course_utils {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,predict}")
 
@@ -132,9 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  python -m course_utils train --epochs 1 --limit 500 --device cpu\n"
                "  python -m course_utils train --resume runs/<run folder> --epochs 20")
     t.add_argument("--recipe", choices=sorted(recipes.RECIPES),
-                   help="'improved' (default): FastCNN, momentum, one-cycle LR, flips and "
-                        "shifts (0.83 on CIFAR-10 in 10 epochs); 'original': Tudui, SGD "
-                        "lr 0.01, ToTensor only, exactly as in P27")
+                   help="'improved' (default, 0.83 on CIFAR-10 in 10 epochs) or 'original' "
+                        "(P27 exactly); every setting: course_utils/recipes.py")
     t.add_argument("--model", choices=sorted(MODELS), help="network (default: the recipe's)")
     t.add_argument("--epochs", type=positive_int, metavar="N",
                    help="passes over the training set, in all (default 10; 1 in fast mode)")
@@ -150,14 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder with cifar10-jpg/ or its .tar.gz (default: $COURSE_DATA_DIR)")
     t.add_argument("--limit", type=positive_int, metavar="N",
                    help="use at most N training images (quick experiments)")
-    t.add_argument("--logdir", type=output_folder, default=Path("runs"), metavar="DIR",
+    t.add_argument("--logdir", type=new_or_folder, default=Path("runs"), metavar="DIR",
                    help="parent folder of the run folders (default: runs)")
     t.add_argument("--run-name", type=run_name, metavar="NAME",
                    help="suffix of the new run folder's name (default: the recipe)")
     t.add_argument("--resume", type=folder, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR from its newest checkpoint, with its "
                         "settings; --epochs may raise the total")
-    t.add_argument("--seed", type=whole, help="random seed (default 0)")
+    t.add_argument("--seed", type=int, help="random seed (default 0)")
     t.add_argument("--no-progress", action="store_true",
                    help="no progress bars (still one line per epoch)")
 
@@ -165,9 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         "predict", formatter_class=fmt, help="classify photos with a trained checkpoint",
         description="Print the top-k CIFAR-10 classes of each image.\nAny size and mode: "
                     "RGBA and grayscale photos are converted to RGB, then resized to 32×32.",
-        epilog="examples:\n"
-               "  python -m course_utils predict data/demo-images/dog.png\n"
-               "  python -m course_utils predict my_cat.jpg --checkpoint "
+        epilog="example:\n  python -m course_utils predict my_cat.jpg --checkpoint "
                "runs/<run>/checkpoints/last.pt --topk 5")
     p.add_argument("images", nargs="+", type=file, metavar="IMAGE", help="image files")
     p.add_argument("--checkpoint", type=file, metavar="FILE",
@@ -215,14 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return train(args) if args.command == "train" else predict(args)
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError,
-            CheckpointError, OfflineError) as exc:
-        print(f"python -m course_utils {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except (FloatingPointError, OSError) as exc:
-        print(f"python -m course_utils {args.command}: error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted; the last finished epoch's checkpoint is kept (continue with "
               "--resume RUN_DIR).", file=sys.stderr)
         return 130
+    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError,
+            CheckpointError, OfflineError) as exc:
+        message, code = str(exc), 2  # a bad option or input
+    except (FloatingPointError, OSError) as exc:
+        message, code = str(exc), 1  # training failed: diverged, disk full …
+    print(f"python -m course_utils {args.command}: error: {message}", file=sys.stderr)
+    return code

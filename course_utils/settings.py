@@ -8,7 +8,9 @@ Environment variables
     Never touch the network (downloads are skipped with a clear message).
 ``COURSE_DATA_DIR``
     A folder holding full data sets as files: ``cifar10-jpg/`` (or ``cifar10-jpg.tar.gz``)
-    and ``hymenoptera_data/``.
+    and ``hymenoptera_data/`` (``data_dir=`` / the CLI's ``--data-dir`` take precedence).
+
+The package only reads these variables; it never sets one.
 ``COURSE_CACHE_DIR``
     Where downloads and unpacked archives go (default: ``.cache/`` in the course folder,
     or ``~/.cache/pytorch-course`` when the package is installed elsewhere).
@@ -34,7 +36,7 @@ def _flag(name: str) -> bool:
 def fast_mode() -> bool:
     """True when ``CI`` or ``COURSE_FAST`` is set (to anything but 0/false/no/off).
 
-    >>> import os; os.environ["COURSE_FAST"] = "1"; fast_mode()
+    >>> fast_mode()        # in a shell started with  COURSE_FAST=1 jupyter lab
     True
     """
     return _flag("CI") or _flag("COURSE_FAST")
