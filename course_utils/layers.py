@@ -112,38 +112,37 @@ def _frame(ax, n: int, title: str) -> None:
 
 
 def conv_picture(input_size: int = 5, kernel_size: int = 3, stride: int = 1, padding: int = 0,
-                 dilation: int = 1, position: int = 0, values=None) -> Figure:
+                 dilation: int = 1, position: int = 0, values=None, kernel=None) -> Figure:
     """Draw one step of a convolution's sliding window (the explorer's callback).
 
     Left: the input (white) inside its zero padding (grey); the cells the kernel reads for
     output cell number ``position`` (row-major, wrapped around) are blue. Right: the output
     grid with that cell in orange. The title states the size formula with the numbers filled in.
     ``values`` (an ``input_size × input_size`` array) writes the input's numbers into the cells.
+    ``kernel`` (a ``kernel_size × kernel_size`` array) adds, next to the window, the kernel and
+    — when ``values`` is given too — the element-wise products of window and kernel, whose sum
+    is written into the orange output cell.
 
     Returns a :class:`course_utils.viz.Figure` (shown when it is the last line of a cell). A
     combination that does not fit is drawn with the reason instead of raising.
 
     >>> fig = conv_picture(5, 3, stride=2, padding=1, position=4)   # output 3×3, centre cell
+    >>> fig = conv_picture(5, 3, values=torch.ones(5, 5), kernel=torch.eye(3))  # 4 panels
     """
-    fig = new_figure(8, 4)
-    ax_in, ax_out = fig.subplots(1, 2, width_ratios=[3, 2])
+    values = _as_grid(values, input_size, "values")
+    kernel = _as_grid(kernel, kernel_size, "kernel")
+    panels = 2 + (kernel is not None) + (kernel is not None and values is not None)
     n_pad = input_size + 2 * padding
-    _grid(ax_in, n_pad, facecolor="0.88", edgecolor="0.6", linestyle=":")
-    _grid(ax_in, input_size, offset=padding, facecolor="white", edgecolor="0.3")
-    if values is not None:
-        values = torch.as_tensor(values)
-        if tuple(values.shape) != (input_size, input_size):
-            raise ValueError(f"values has shape {tuple(values.shape)}, expected "
-                             f"({input_size}, {input_size}).")
-        for r in range(input_size):
-            for c in range(input_size):
-                ax_in.text(c + padding + 0.5, r + padding + 0.5, f"{values[r, c].item():g}",
-                           ha="center", va="center", fontsize=9)
-    _frame(ax_in, n_pad, f"input {input_size}×{input_size}, padding {padding}")
+    ratios = [n_pad] + [kernel_size] * (panels - 2) + [max(2, n_pad * 2 // 3)]
+    fig = new_figure(3 + 2.2 * panels, 4)
+    axes = fig.subplots(1, panels, width_ratios=ratios)
+    ax_in, ax_out = axes[0], axes[-1]
+    _draw_input(ax_in, input_size, padding, values)
     try:
         out = conv_output_size(input_size, kernel_size, stride, padding, dilation)
     except ValueError as exc:
-        ax_out.axis("off")
+        for ax in axes[1:]:
+            ax.axis("off")
         ax_out.text(0.5, 0.5, "no output:\n" + "\n".join(_wrap(str(exc), 34)),
                     ha="center", va="center", fontsize=9, color="firebrick",
                     transform=ax_out.transAxes)
@@ -157,12 +156,59 @@ def conv_picture(input_size: int = 5, kernel_size: int = 3, stride: int = 1, pad
                                       facecolor="tab:blue", alpha=0.45, edgecolor="tab:blue"))
     span = dilation * (kernel_size - 1) + 1
     ax_in.add_patch(Rectangle((left, top), span, span, fill=False, edgecolor="tab:blue", lw=2))
+    total = None
+    if kernel is not None:
+        _draw_numbers(axes[1], [[f"{v:g}" for v in row] for row in kernel.tolist()], "kernel",
+                      facecolor="#fdebd0")
+    if kernel is not None and values is not None:
+        padded = torch.zeros(n_pad, n_pad, dtype=torch.float64)
+        padded[padding:padding + input_size, padding:padding + input_size] = values
+        window = padded[top:top + span:dilation, left:left + span:dilation]
+        products = window * kernel
+        total = products.sum().item()
+        labels = [[f"{window[r, c].item():g}·{kernel[r, c].item():g}\n= {products[r, c].item():g}"
+                   for c in range(kernel_size)] for r in range(kernel_size)]
+        _draw_numbers(axes[2], labels, f"window ⊙ kernel, sum = {total:g}", facecolor="#d6eaf8")
     _grid(ax_out, out, facecolor="white", edgecolor="0.3")
     ax_out.add_patch(Rectangle((col, row), 1, 1, facecolor="tab:orange", alpha=0.7))
+    if total is not None:
+        ax_out.text(col + 0.5, row + 0.5, f"{total:g}", ha="center", va="center", fontsize=9)
     _frame(ax_out, out, f"output {out}×{out}, cell ({row}, {col})")
     fig.suptitle(f"H_out = ⌊({input_size} + 2·{padding} − {dilation}·({kernel_size}−1) − 1)"
                  f" / {stride}⌋ + 1 = {out}")
     return fig
+
+
+def _as_grid(array, size: int, name: str) -> torch.Tensor | None:
+    """``array`` as a float64 ``size × size`` tensor (None stays None); ValueError otherwise."""
+    if array is None:
+        return None
+    grid = torch.as_tensor(array).detach().to(torch.float64)
+    if tuple(grid.shape) != (size, size):
+        raise ValueError(f"{name} has shape {tuple(grid.shape)}, expected ({size}, {size}).")
+    return grid
+
+
+def _draw_input(ax, input_size: int, padding: int, values) -> None:
+    n_pad = input_size + 2 * padding
+    _grid(ax, n_pad, facecolor="0.88", edgecolor="0.6", linestyle=":")
+    _grid(ax, input_size, offset=padding, facecolor="white", edgecolor="0.3")
+    if values is not None:
+        for r in range(input_size):
+            for c in range(input_size):
+                ax.text(c + padding + 0.5, r + padding + 0.5, f"{values[r, c].item():g}",
+                        ha="center", va="center", fontsize=9)
+    _frame(ax, n_pad, f"input {input_size}×{input_size}, padding {padding}")
+
+
+def _draw_numbers(ax, labels: list[list[str]], title: str, facecolor: str) -> None:
+    """A small square grid with a text in each cell (the kernel, or the products)."""
+    n = len(labels)
+    _grid(ax, n, facecolor=facecolor, edgecolor="0.3")
+    for r in range(n):
+        for c in range(n):
+            ax.text(c + 0.5, r + 0.5, labels[r][c], ha="center", va="center", fontsize=8)
+    _frame(ax, n, title)
 
 
 def _wrap(text: str, width: int) -> list[str]:

@@ -147,6 +147,37 @@ def test_conv_picture_writes_values_and_checks_their_shape():
         conv_picture(5, 3, values=torch.zeros(4, 4))
 
 
+COURSE_INPUT = torch.tensor([[1, 2, 0, 3, 1], [0, 1, 2, 3, 1], [1, 2, 1, 0, 0],
+                             [5, 2, 3, 1, 1], [2, 1, 0, 1, 1]], dtype=torch.float32)
+COURSE_KERNEL = torch.tensor([[1, 2, 1], [0, 1, 0], [2, 1, 0]], dtype=torch.float32)
+
+
+@pytest.mark.parametrize("s,p,d,pos", [(1, 0, 1, 0), (1, 0, 1, 8), (1, 1, 1, 1), (2, 1, 1, 4),
+                                       (2, 1, 2, 1)])
+def test_conv_picture_shows_kernel_products_and_their_sum(s, p, d, pos):
+    fig = conv_picture(5, 3, s, p, d, position=pos, values=COURSE_INPUT, kernel=COURSE_KERNEL)
+    ax_in, ax_kernel, ax_products, ax_out = fig.axes
+    out = F.conv2d(COURSE_INPUT[None, None], COURSE_KERNEL[None, None], stride=s, padding=p,
+                   dilation=d)[0, 0]
+    row, col = divmod(pos % out.numel(), out.shape[-1])
+    want = out[row, col].item()
+    kernel_texts = [t.get_text() for t in ax_kernel.texts]
+    assert kernel_texts == [f"{v:g}" for v in COURSE_KERNEL.flatten().tolist()]
+    products = [float(t.get_text().split("= ")[-1]) for t in ax_products.texts]
+    factors = [t.get_text().split("\n")[0].split("·") for t in ax_products.texts]
+    assert [float(a) * float(b) for a, b in factors] == products
+    assert sum(products) == want
+    assert f"sum = {want:g}" in ax_products.get_title()
+    assert [t.get_text() for t in ax_out.texts] == [f"{want:g}"]
+    fig.canvas.draw()
+
+
+def test_conv_picture_kernel_without_values_and_bad_kernel_shape():
+    assert len(conv_picture(5, 3, kernel=COURSE_KERNEL).axes) == 3  # no numbers: no products
+    with pytest.raises(ValueError, match=r"kernel has shape \(2, 2\), expected \(3, 3\)"):
+        conv_picture(5, 3, kernel=torch.zeros(2, 2))
+
+
 def test_conv_explorer_sliders_follow_the_output_size(capsys):
     box = conv_explorer(input_size=5, kernel_size=3)
     sliders = box.sliders

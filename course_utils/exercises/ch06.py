@@ -103,3 +103,91 @@ q3 = Exercise(
     wrong=["nn.MaxPool2d(3, ceil_mode=True)", nn.MaxPool2d(3), nn.MaxPool2d(2),
            nn.AvgPool2d(3, ceil_mode=True)],
 )
+
+
+# ----------------------------------------------------------------------------- 6.4
+#: (input height, input width, kernel height, kernel width) — the checker's own sizes.
+_SIZES = [(5, 5, 3, 3), (4, 7, 2, 3), (6, 3, 1, 1), (8, 8, 5, 2), (3, 3, 3, 3), (10, 6, 4, 4)]
+
+
+def _check_q4(answer):
+    expect(callable(answer) and not isinstance(answer, type),
+           f"`answer` should be your function corr2d (no parentheses), got {answer!r:.60}.")
+    course = answer(INPUT.float(), KERNEL.float())
+    expect(isinstance(course, torch.Tensor),
+           f"corr2d should return a tensor, got {type(course).__name__}.")
+    gen = torch.Generator().manual_seed(6)
+    cases = [(INPUT.float(), KERNEL.float())] + [
+        (torch.randn(h, w, generator=gen), torch.randn(kh, kw, generator=gen))
+        for h, w, kh, kw in _SIZES]
+    for x, k in cases:
+        want = F.conv2d(x[None, None], k[None, None])[0, 0]
+        got = answer(x.clone(), k.clone())
+        expect(isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(want.shape),
+               f"for a {tuple(x.shape)} input and a {tuple(k.shape)} kernel the output should "
+               f"be {tuple(want.shape)}, got {tuple(getattr(got, 'shape', ()))}: there are "
+               "(H − kH + 1) × (W − kW + 1) window positions.")
+        flipped = F.conv2d(x[None, None], k.flip(0, 1)[None, None])[0, 0]
+        expect(not (torch.allclose(got.float(), flipped, atol=1e-4)
+                    and not torch.allclose(want, flipped, atol=1e-4)),
+               "you flipped the kernel — that is the mathematicians' convolution. F.conv2d "
+               "(like every deep-learning 'convolution') multiplies the window with the "
+               "kernel as it is: a cross-correlation.")
+        expect(torch.allclose(got.float(), want, atol=1e-4),
+               f"for a {tuple(x.shape)} input and a {tuple(k.shape)} kernel your output differs "
+               f"from F.conv2d by up to {(got.float() - want).abs().max():.3g}. Each output "
+               "cell is (window * K).sum() for the window starting at that cell.")
+
+
+def _flipped_kernel(x, k):
+    kh, kw = k.shape
+    k = k.flip(0, 1)
+    return torch.stack([torch.stack([(x[i:i + kh, j:j + kw] * k).sum()
+                                     for j in range(x.shape[1] - kw + 1)])
+                        for i in range(x.shape[0] - kh + 1)])
+
+
+def _one_row_short(x, k):
+    kh, kw = k.shape
+    out = torch.zeros(x.shape[0] - kh, x.shape[1] - kw + 1)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = (x[i:i + kh, j:j + kw] * k).sum()
+    return out
+
+
+def _square_kernels_only(x, k):
+    n = k.shape[0]
+    out = torch.zeros(x.shape[0] - n + 1, x.shape[1] - n + 1)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = (x[i:i + n, j:j + n] * k[:n, :n]).sum()
+    return out
+
+
+q4 = Exercise(
+    "6.4",
+    "Write `corr2d(X, K)` yourself, with two loops: for a 2-D input `X` (H × W) and a 2-D "
+    "kernel `K` (kH × kW), return the (H − kH + 1) × (W − kW + 1) tensor whose cell (i, j) is "
+    "the sum of the element-wise product of `K` with the window of `X` that starts at "
+    "(i, j) — stride 1, no padding, what `F.conv2d` computes. The checker compares it with "
+    "`F.conv2d` on the course's 5×5 example and on random inputs and kernels of several "
+    "sizes (not all square). Assign the function to `answer`.",
+    _check_q4,
+    hint_text="out = torch.zeros(H - kH + 1, W - kW + 1); for i in range(out.shape[0]): for j in "
+    "range(out.shape[1]): out[i, j] = (X[i:i + kH, j:j + kW] * K).sum().",
+    solution_code="""
+        import torch
+
+        def corr2d(X, K):
+            kh, kw = K.shape
+            out = torch.zeros(X.shape[0] - kh + 1, X.shape[1] - kw + 1)
+            for i in range(out.shape[0]):
+                for j in range(out.shape[1]):
+                    out[i, j] = (X[i:i + kh, j:j + kw] * K).sum()
+            return out
+
+        answer = corr2d
+    """,
+    wrong=[_flipped_kernel, _one_row_short, _square_kernels_only, F.conv2d],
+)
