@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import tb
 from course_utils.settings import REPO_ROOT
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser",
@@ -102,13 +102,19 @@ def first_heading(notebook: Path) -> str:
     raise AssertionError(f"{notebook} has no markdown heading")
 
 
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Lab:
     """``jupyter lab`` on 127.0.0.1 without a token, with ``root`` as its root folder and all
     its state in ``home``; its own process group. ``fast=False`` starts the kernels without
     ``CI``/``COURSE_FAST`` (as on a learner's machine)."""
 
     def __init__(self, root: Path, home: Path, fast: bool = True):
-        self.port, self.home = tb.free_port("127.0.0.1"), home
+        self.port, self.home = free_port(), home
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items()
                if k not in ("CI", "COURSE_FAST", "COURSE_DATA_DIR")}
@@ -125,6 +131,7 @@ class Lab:
         cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
                f"--port={self.port}", "--ServerApp.port_retries=0",
                "--IdentityProvider.token=", "--ServerApp.password=",
+               "--ServerApp.disable_check_xsrf=True",  # the tests' API calls have no cookie
                f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={home / 'workspaces'}",
                "--LabApp.news_url=None",
                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
