@@ -92,3 +92,27 @@ def test_the_original_course_file_is_bundled_unchanged():
     assert hashlib.sha256(data).hexdigest() == \
         "51808684c4069cde3df0d57af6ed60e0309bda9de1001d5fc5dea05b4a68f46e"
     assert "tudui_29_gpu.pth" in (ROOT / "data" / "README.md").read_text(encoding="utf-8")
+
+
+def test_chapter_10_writes_the_loop_model_file_and_improved_recipe_out():
+    cells = _cells(10)
+    code = _code(10)
+    text = "\n".join(c.source for c in cells)
+    model_file = next(c.source for c in cells if c.source.startswith("%%writefile"))
+    assert model_file.startswith("%%writefile work/ch10/model.py")
+    assert 'if __name__ == "__main__":' in model_file
+    assert "from model import Tudui" in code
+    for n in (1, 2, 3, 4):
+        assert f"# fix {n}" in code, f"fix {n} is not marked in the loop"
+    assert "time.time()" in code and "torch.cuda.synchronize()" in code
+    for piece in ("transforms.RandomCrop(32, padding=4)", "transforms.RandomHorizontalFlip()",
+                  "transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD)", "nesterov=recipe.nesterov",
+                  "weight_decay=recipe.weight_decay", "lr_scheduler.OneCycleLR("):
+        assert piece in code, piece
+    improved = code.index("train_and_test(fast_cnn")
+    assert improved < code.index("history_fit = fit(")  # the helper comes after
+    assert "torch.bincount(" in code and '"green" if right else "red"' in code
+    # the fixes of issue 12: no false collapse claim, no wall times side by side
+    assert "without a non-linearity, Tudui's layers collapse" not in text
+    assert "904 s" not in text and "283 s" not in text
+    assert "whole batch" in text  # the batch-wide shift is not the per-image crop

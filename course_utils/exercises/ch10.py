@@ -63,7 +63,7 @@ def _mode_dependent() -> set[str]:
     return found
 
 
-def _check_q2(answer):
+def _check_modes(answer):
     expect(isinstance(answer, (set, list, tuple)), "`answer` should be a set of layer names.")
     names = set(answer)
     unknown = names - set(CANDIDATES)
@@ -75,11 +75,11 @@ def _check_q2(answer):
     expect(not extra, f"{sorted(extra)} give the same output in both modes.")
 
 
-q2 = Exercise(
-    "10.2",
+q3 = Exercise(
+    "10.3",
     f"Which of these layers give a different output in model.train() and model.eval() mode: "
     f"{sorted(CANDIDATES)}? Find out by running them, and assign the set of names to `answer`.",
-    _check_q2,
+    _check_modes,
     hint_text="Dropout zeroes random inputs only while training; BatchNorm uses the batch's "
               "statistics while training and its running averages in eval mode.",
     solution_code="""
@@ -91,7 +91,7 @@ q2 = Exercise(
 TEST_IMAGES, BATCH, MEAN_LOSS = 10_000, 64, 1.5
 
 
-def _check_q3(answer):
+def _check_summed(answer):
     expect(isinstance(answer, (tuple, list)) and len(answer) == 2,
            "`answer` should be a pair (what the original prints, the mean loss per image).")
     printed, per_image = (float(v) for v in answer)
@@ -105,12 +105,12 @@ def _check_q3(answer):
            "to the same value as every batch's mean here.")
 
 
-q3 = Exercise(
-    "10.3",
+q2 = Exercise(
+    "10.2",
     f"The original adds loss.item() of every test batch into total_test_loss. With "
     f"{TEST_IMAGES:,} test images, batch_size={BATCH} and a mean loss of {MEAN_LOSS} on every "
     "batch, what does it print, and what is the mean loss per image? answer = (printed, mean).",
-    _check_q3,
+    _check_summed,
     hint_text="How many batches does DataLoader make from 10,000 images with batch_size 64? "
               "The last one is smaller.",
     solution_code="""
@@ -119,4 +119,113 @@ q3 = Exercise(
         answer = (batches * 1.5, 1.5)
     """,
     wrong=[(234.375, 1.5), (1.5, 1.5), (235.5, 235.5), 235.5],
+)
+
+
+class _Probe(nn.Module):
+    """A small classifier with Dropout that records, at every forward pass, whether it ran in
+    training mode and whether autograd was recording."""
+
+    def __init__(self):
+        super().__init__()
+        with torch.random.fork_rng():  # the same weights every time; the caller's RNG untouched
+            torch.manual_seed(10)
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.ReLU(),
+                                     nn.Dropout(0.5), nn.Linear(16, 3))
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append((self.training, torch.is_grad_enabled()))
+        return self.net(x)
+
+
+def _probe_data():
+    """10 images in batches of 4, 4, 2 (the last batch is smaller, as in real test sets)."""
+    g = torch.Generator().manual_seed(4)
+    x, y = torch.randn(10, 3, 2, 2, generator=g), torch.randint(0, 3, (10,), generator=g)
+    return [(x[i:i + 4], y[i:i + 4]) for i in range(0, 10, 4)], x, y
+
+
+def _check_q4(fn):
+    expect(callable(fn), "`answer` should be a function evaluate(model, loader).")
+    model = _Probe()
+    model.train()  # as after a training epoch
+    loader, x, y = _probe_data()
+    result = fn(model, loader)
+    expect(isinstance(result, tuple) and len(result) == 2,
+           f"return a pair (mean loss per image, accuracy), got {result!r:.80}.")
+    loss, accuracy = result
+    expect(all(isinstance(v, float) for v in result), "both numbers should be Python floats "
+           f"(.item()), got {type(loss).__name__} and {type(accuracy).__name__}.")
+    expect(model.seen, "evaluate never ran the model on the loader's batches.")
+    expect(not any(training for training, _ in model.seen),
+           "the model ran in training mode (Dropout active): call model.eval() first.")
+    expect(not any(grad for _, grad in model.seen),
+           "autograd recorded the test batches: put the loop in `with torch.no_grad():`.")
+    model.eval()
+    with torch.no_grad():
+        outputs = model.net(x)
+    per_image = nn.functional.cross_entropy(outputs, y).item()
+    right = (outputs.argmax(1) == y).sum().item() / len(y)
+    batch_means = sum(nn.functional.cross_entropy(model.net(bx), by).item()
+                      for bx, by in loader) / len(loader)
+    expect(not math.isclose(loss, batch_means, rel_tol=1e-6) or math.isclose(loss, per_image),
+           "that is the mean of the batch means; the last batch is smaller, so weight each "
+           "batch by its number of images (loss.item() * len(targets)), then divide by all.")
+    expect(math.isclose(loss, per_image, rel_tol=1e-5),
+           f"the mean loss per image should be {per_image:.4f}, got {loss:.4f}.")
+    expect(math.isclose(accuracy, right, rel_tol=1e-9),
+           f"the accuracy should be {right:.2f} (right answers / images), got {accuracy:.4f}.")
+
+
+def _evaluate_variant(*, weighted=True, eval_mode=True, no_grad=True, as_float=True):
+    def evaluate(model, loader):
+        if eval_mode:
+            model.eval()
+        loss_fn = nn.CrossEntropyLoss()
+        total_loss, right, images = 0.0, 0, 0
+        with torch.no_grad() if no_grad else torch.enable_grad():
+            for imgs, targets in loader:
+                outputs = model(imgs)
+                batch = loss_fn(outputs, targets).item()
+                total_loss += batch * len(targets) if weighted else batch
+                right += (outputs.argmax(1) == targets).sum()
+                images += len(targets)
+        loss = total_loss / (images if weighted else len(loader))
+        accuracy = right / images
+        return loss, accuracy.item() if as_float else accuracy
+    return evaluate
+
+
+q4 = Exercise(
+    "10.4",
+    "Write evaluate(model, loader) → (mean loss per image, accuracy), both Python floats: the "
+    "test half of the course's loop as a function. Use nn.CrossEntropyLoss(); the last batch "
+    "of a loader may be smaller than the others. Assign the function to `answer`. The checker "
+    "runs it on a model and batches of its own.",
+    _check_q4,
+    hint_text="model.eval(); with torch.no_grad(): for each batch add loss.item() * "
+    "len(targets) and (outputs.argmax(1) == targets).sum().item(), count the images; divide "
+    "both sums by the number of images.",
+    solution_code="""
+        import torch
+        from torch import nn
+
+        def evaluate(model, loader):
+            model.eval()
+            loss_fn = nn.CrossEntropyLoss()
+            total_loss, right, images = 0.0, 0, 0
+            with torch.no_grad():
+                for imgs, targets in loader:
+                    outputs = model(imgs)
+                    total_loss += loss_fn(outputs, targets).item() * len(targets)
+                    right += (outputs.argmax(1) == targets).sum().item()
+                    images += len(targets)
+            return total_loss / images, right / images
+
+        answer = evaluate
+    """,
+    wrong=[_evaluate_variant(weighted=False), _evaluate_variant(eval_mode=False),
+           _evaluate_variant(no_grad=False), _evaluate_variant(as_float=False),
+           lambda model, loader: (0.0, 1.0)],
 )
