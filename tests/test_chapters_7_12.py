@@ -116,3 +116,12 @@ def test_chapter_10_writes_the_loop_model_file_and_improved_recipe_out():
     assert "without a non-linearity, Tudui's layers collapse" not in text
     assert "904 s" not in text and "283 s" not in text
     assert "whole batch" in text  # the batch-wide shift is not the per-image crop
+
+
+def test_chapter_12_reads_the_course_cli_and_leaves_exit_codes_to_appendix_b():
+    code = _code(12)
+    assert "inspect.getsource(cli.build_parser)" in code and "inspect.getsource(cli.main)" in code
+    text = "\n".join(c.source for c in _cells(12))
+    for keyword in ("required=True", "default=", "action=\"store_true\"", "type=int", "--help"):
+        assert keyword in text, keyword
+    assert "appendix B" in text
