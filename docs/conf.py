@@ -10,7 +10,8 @@ the notebook's first heading. MyST-NB executes each notebook in ``notebooks/`` (
 folder, as for a learner) and keeps the executed copy in a jupyter-cache database under
 ``.cache/site/<mode>/``: a rebuild re-runs only notebooks whose code changed. ``<mode>`` is
 ``fast`` when ``CI``/``COURSE_FAST`` is set (the notebooks then shrink epochs and data) and
-``full`` otherwise, so fast outputs are never shown as full ones.
+``full`` otherwise, plus ``-<folder>`` when ``COURSE_DATA_DIR`` names a data folder, so outputs
+of one kind of run are never shown as another's.
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ smartquotes = False  # keep quotes as typed: titles and code names stay searchab
 suppress_warnings = ["myst.xref_missing", "myst.header"]  # README links to .py files / folders
 
 # ------------------------------------------------------------------- notebook execution
-MODE = "fast" if fast_mode() else "full"
+DATA = data_dir()  # COURSE_DATA_DIR (validated), or None
+MODE = ("fast" if fast_mode() else "full") + (f"-{DATA.name}" if DATA else "")
 nb_execution_mode = "cache"
 nb_execution_cache_path = str(ROOT / ".cache" / "site" / MODE)
-nb_execution_timeout = 600 if MODE == "fast" else -1  # seconds per cell; full trainings are long
+nb_execution_timeout = 600 if fast_mode() else -1  # seconds per cell; full trainings are long
 nb_execution_raise_on_error = False  # site_hooks stops the build naming every failed cell
 nb_execution_show_tb = False
 nb_execution_in_temp = False  # run in notebooks/, where a learner runs them
@@ -74,13 +76,22 @@ if REPO_URL:  # Colab and repository buttons need to know where the notebooks li
         "use_repository_button": True,
         "launch_buttons": {"colab_url": "https://colab.research.google.com"},
     })
-if MODE == "fast":  # say so on every page: these outputs come from shrunk runs
+if fast_mode():  # say so on every page: these outputs come from shrunk runs
     html_theme_options["announcement"] = (
         "Built in fast mode (CI/COURSE_FAST): epochs and data are shrunk, so the numbers "
         "are smaller than in a full run.")
-elif data_dir():
-    html_theme_options["announcement"] = f"Outputs computed on the full data in {data_dir()}."
+elif DATA:
+    html_theme_options["announcement"] = f"Outputs computed on the data in {DATA}."
+
+
+def _outputs_into_the_cache(app):
+    # MyST-NB writes executed copies and their images to <site>/../jupyter_execute, i.e. the
+    # repository root; keep them beside the execution cache instead (after MyST-NB's own
+    # builder-inited handler, which sets the default).
+    app.env.mystnb_config = app.env.mystnb_config.copy(
+        output_folder=str(ROOT / ".cache" / "site" / f"{MODE}-outputs"))
 
 
 def setup(app):
     setup_hooks(app)
+    app.connect("builder-inited", _outputs_into_the_cache, priority=900)

@@ -53,7 +53,8 @@ def test_readme_command_builds_into_site():
 
 def _build(project: Path, out: Path, **env) -> subprocess.CompletedProcess:
     """Run the README's command in ``project`` with ``out`` as the output folder."""
-    environ = {**os.environ, "COURSE_FAST": "1", "COURSE_OFFLINE": "1", **env,
+    environ = {k: v for k, v in os.environ.items() if k != "COURSE_DATA_DIR"}
+    environ = {**environ, "COURSE_FAST": "1", "COURSE_OFFLINE": "1", **env,
                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT),
                                                            os.environ.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, *BUILD[1:-1], str(out)], cwd=project, env=environ,
@@ -161,6 +162,7 @@ def test_home_page_is_the_readme_and_lists_every_chapter_in_order(site, browser)
     assert [h.rsplit("/", 1)[1] for h, _ in chapters] == [f"{p.stem}.html" for p in NOTEBOOKS]
     assert [t for _, t in chapters] == [first_heading(p) for p in NOTEBOOKS]
     assert any(h.endswith("/docs/data_sources.html") for h, _ in links)
+    assert "Built in fast mode" in browser.find_element(By.TAG_NAME, "body").text
 
 
 def test_data_sources_page(site, browser):
@@ -225,9 +227,12 @@ def test_build_caches_executions_and_names_the_failed_cell(tmp_path):
     _notebook(project / "notebooks" / "01_ok.ipynb", "01 · OK — 好", "print(6 * 7)")
     _notebook(project / "notebooks" / "02_change.ipynb", "02 · Change", "x = 1", "print(x)")
 
-    first = _build(project, project / "site")
+    first = _build(project, project / "site", COURSE_REPO_URL="https://github.com/you/course")
     assert first.returncode == 0, first.stderr[-3000:]
-    assert "42" in (project / "site" / "notebooks" / "01_ok.html").read_text(encoding="utf-8")
+    page = (project / "site" / "notebooks" / "01_ok.html").read_text(encoding="utf-8")
+    assert "42" in re.sub(r"<[^>]*>", "", page)  # the output of print(6 * 7)
+    assert ("https://colab.research.google.com/github/you/course/blob/main/notebooks/01_ok.ipynb"
+            in page)
     assert (project / ".cache" / "site" / "fast").is_dir()
 
     _notebook(project / "notebooks" / "02_change.ipynb", "02 · Change", "x = 2", "print(x)")
