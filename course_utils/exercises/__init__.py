@@ -3,7 +3,7 @@
 In a notebook::
 
     from course_utils.exercises import chapter
-    ex = chapter(6)
+    ex = chapter(6)           # chapter(6, lang="zh"): everything it prints in 简体中文
     ex.q1.question()          # what to do
     answer = ...              # your code here
     ex.q1.check(answer)       # ✓ or a message saying what is off
@@ -29,9 +29,11 @@ import importlib
 import pkgutil
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
+
+from course_utils.exercises.i18n import check_lang, say
 
 
 def expect(condition: bool, message: str) -> None:
@@ -79,33 +81,41 @@ class Exercise:
     hint_text: str = ""
     solution_code: str = ""
     wrong: list = field(default_factory=list)
+    lang: str = "en"  # the language of what it prints (see i18n.py)
+
+    def _say(self, message: str) -> None:
+        print(say(self.lang, message))
 
     def question(self) -> None:
-        print(f"Exercise {self.key}: {self.prompt}")
+        prompt = say(self.lang, self.prompt)
+        self._say(f"Exercise {self.key}: {prompt}")
 
     def check(self, answer: Any = Ellipsis) -> Checked:
         """Print ✓ or what is wrong; returns a truthy result when the answer is right."""
         if answer is Ellipsis:
-            print(f"Exercise {self.key}: not answered yet — replace `...` with your answer "
-                  "(ex.hint() helps, ex.solution() shows one).")
+            self._say(f"Exercise {self.key}: not answered yet — replace `...` with your answer "
+                      "(ex.hint() helps, ex.solution() shows one).")
             return Checked(False)
         try:
             self.checker(answer)
         except AssertionError as exc:
-            print(f"✗ Exercise {self.key}: not quite. {exc}")
+            reason = say(self.lang, str(exc))
+            self._say(f"✗ Exercise {self.key}: not quite. {reason}")
             return Checked(False)
         except Exception as exc:  # a learner's odd value must not crash the checker
-            print(f"✗ Exercise {self.key}: could not check {type(answer).__name__} "
-                  f"({type(exc).__name__}: {exc}).")
+            self._say(f"✗ Exercise {self.key}: could not check {type(answer).__name__} "
+                      f"({type(exc).__name__}: {exc}).")
             return Checked(False)
-        print(f"✓ Exercise {self.key}: correct!")
+        self._say(f"✓ Exercise {self.key}: correct!")
         return Checked(True)
 
     def hint(self) -> None:
-        print(f"Hint {self.key}: {self.hint_text}")
+        hint = say(self.lang, self.hint_text)
+        self._say(f"Hint {self.key}: {hint}")
 
     def solution(self) -> None:
-        print(f"Solution {self.key}:\n{textwrap.dedent(self.solution_code).strip()}")
+        self._say(f"Solution {self.key}:")
+        print(textwrap.dedent(self.solution_code).strip())
 
     def solve(self) -> Any:
         """Run the reference solution and return its ``answer`` (used by the tests)."""
@@ -114,10 +124,16 @@ class Exercise:
         return namespace["answer"]
 
 
-def chapter(number: int | str) -> SimpleNamespace:
-    """The exercises of chapter ``number`` as ``ex.q1``, ``ex.q2`` …"""
+def chapter(number: int | str, lang: str = "en") -> SimpleNamespace:
+    """The exercises of chapter ``number`` as ``ex.q1``, ``ex.q2`` …
+
+    ``lang="zh"`` prints questions, hints and every checker message in 简体中文 (the Chinese
+    notebooks in notebooks/zh/ call it so); English is the default.
+    """
+    check_lang(lang)
     module = importlib.import_module(f"course_utils.exercises.ch{int(number):02d}")
-    found = {k: v for k, v in vars(module).items() if isinstance(v, Exercise)}
+    found = {k: v if lang == "en" else replace(v, lang=lang)
+             for k, v in vars(module).items() if isinstance(v, Exercise)}
     if not found:
         raise LookupError(f"chapter {number} defines no exercises.")
     return SimpleNamespace(**found)
