@@ -125,3 +125,31 @@ def test_chapter_12_reads_the_course_cli_and_leaves_exit_codes_to_appendix_b():
     for keyword in ("required=True", "default=", "action=\"store_true\"", "type=int", "--help"):
         assert keyword in text, keyword
     assert "appendix B" in text
+
+
+def test_appendix_a_reads_the_figures_from_the_results_file():
+    code = _code(13)
+    assert 'json.loads(results_file.read_text(encoding="utf-8"))' in code
+    for typed in ("1,275", "1933", "0.5759", "0.8295"):  # figures come from the file only
+        assert typed not in code, f"{typed} is typed into appendix A"
+
+
+def test_the_results_file_holds_the_figures_of_benchmarks_md():
+    import json
+
+    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+    for path in sorted((ROOT / "benchmarks" / "results").glob("*.json")):
+        results = json.loads(path.read_text(encoding="utf-8"))
+        for name, value in results["throughput"]["median"].items():
+            assert f"{value:,}" in benchmarks, (path.name, name, value)
+        for run in results["accuracy"]["runs"]:
+            assert f"{run['test_accuracy']:.4f}" in benchmarks, (path.name, run)
+            assert f"{run['wall_s']} s" in benchmarks, (path.name, run)
+            assert ", ".join(f"{a:.3f}" for a in run["per_epoch"][:-1]) in benchmarks
+
+
+def test_appendix_b_kills_a_real_process_and_resumes_it():
+    code = _code(14)
+    assert "subprocess.Popen(" in code and "process.kill()" in code
+    assert code.index("process.kill()") < code.index('"--resume", str(run)')
+    assert "os.replace(tmp, last)" in code and "atomic_save(" in code
