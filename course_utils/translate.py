@@ -38,7 +38,8 @@ import polib
 
 from course_utils.exercises.i18n import split_template
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
 NOTEBOOKS = ROOT / "notebooks"
 LANG, FOLDER = "zh", "zh_CN"
 OUT = NOTEBOOKS / LANG
@@ -226,7 +227,7 @@ def _template(node: ast.expr) -> str | None:
 def exercise_messages() -> dict[str, list[tuple[str, str]]]:
     """template -> occurrences, for every message the exercises print."""
     found: dict[str, list[tuple[str, str]]] = {}
-    for path in sorted((ROOT / "course_utils" / "exercises").glob("*.py")):
+    for path in sorted((PACKAGE / "exercises").glob("*.py")):
         calls = [n for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
                  if isinstance(n, ast.Call)]
         for call in sorted(calls, key=lambda n: (n.lineno, n.col_offset)):
@@ -239,7 +240,7 @@ def exercise_messages() -> dict[str, list[tuple[str, str]]]:
                 text = _template(arg)
                 if any(not field and re.search("[A-Za-z]", part)
                        for field, part in split_template(text or "")):
-                    where = (str(path.relative_to(ROOT)), str(arg.lineno))
+                    where = (path.relative_to(PACKAGE.parent).as_posix(), str(arg.lineno))
                     found.setdefault(text, []).append(where)
     return found
 

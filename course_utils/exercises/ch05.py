@@ -95,12 +95,15 @@ def _check_q3(answer):
         expect(isinstance(got, tuple) and len(got) == 2,
                f"predict_batches({n}, {batch_size}, {drop_last}) returned {got!r}; return a "
                "pair (number of batches, size of the last batch).")
+        expect(tuple(got) == want or drop_last,
+               f"predict_batches({n}, {batch_size}, drop_last={drop_last}) gave {got}, but a "
+               f"real DataLoader over {n} items deals {want[0]} batches, the last holding "
+               f"{want[1]}.")
         expect(tuple(got) == want,
                f"predict_batches({n}, {batch_size}, drop_last={drop_last}) gave {got}, but a "
                f"real DataLoader over {n} items deals {want[0]} batches, the last holding "
-               f"{want[1]}." + (" With drop_last=True the partial batch is gone, so the last "
-                                "batch is a full one (or there is none: 0, 0)."
-                                if drop_last else ""))
+               f"{want[1]}. With drop_last=True the partial batch is gone, so the last batch "
+               "is a full one (or there is none: 0, 0).")
 
 
 def _ignores_drop_last(n, batch_size, drop_last):

@@ -1,0 +1,244 @@
+"""The Chinese edition (notebooks/zh/, exercises with lang="zh") against its one source.
+
+The English notebooks are the source of the code; the Chinese notebooks are generated from them
+and the PO catalogues by ``python -m course_utils.translate``. These tests fail when a committed
+Chinese notebook is not what the generator makes, when an English cell changed after its
+translation was made (naming the notebook, the cell and the stale entry), when a code cell
+differs from the English one in anything but comments and the lang rule, when an exercise
+message has no Chinese, and when a glossary term is not used where its English term is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import tokenize
+from dataclasses import replace
+from pathlib import Path
+
+import polib
+import pytest
+
+from course_utils import translate
+from course_utils.exercises import all_exercises, chapter, i18n
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGLISH = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CHINESE = sorted((ROOT / "notebooks" / "zh").glob("*.ipynb"))
+CATALOGUES = sorted((ROOT / "locales" / "zh_CN" / "notebooks").glob("*.po"))
+EXERCISE_PO = ROOT / "course_utils" / "locale" / "zh_CN" / "exercises.po"
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+# ----------------------------------------------------------------------------- one source
+def test_every_english_notebook_has_a_catalogue_and_a_chinese_notebook():
+    missing = [p.name for p in ENGLISH
+               if not (ROOT / "locales/zh_CN/notebooks" / p.with_suffix(".po").name).exists()
+               or not (ROOT / "notebooks/zh" / p.name).exists()]
+    assert not missing, (f"no Chinese edition of {missing}: run python -m course_utils.translate"
+                         " --update, translate locales/zh_CN/notebooks/<name>.po, run it again")
+    orphans = {p.name for p in CHINESE} - {p.name for p in ENGLISH}
+    assert not orphans, f"Chinese notebooks without an English source: {orphans}"
+
+
+@pytest.mark.parametrize("path", CHINESE, ids=lambda p: p.name)
+def test_committed_chinese_notebook_is_what_the_generator_makes(path):
+    text, _ = translate.build(path.name)
+    assert text is not None, f"{path.name}: its catalogue is gone"
+    assert path.read_text(encoding="utf-8") == text, (
+        f"notebooks/zh/{path.name} differs from what python -m course_utils.translate makes "
+        "(edited by hand, or the English notebook / catalogue changed): run the command")
+
+
+@pytest.mark.parametrize("path", [p for p in ENGLISH if (ROOT / "notebooks/zh" / p.name).exists()],
+                         ids=lambda p: p.name)
+def test_every_cell_has_a_current_translation(path):
+    _, problems = translate.build(path.name)
+    assert not problems, "stale or missing translations:\n" + "\n".join(problems)
+
+
+def _code_tokens(source: str) -> list[tuple[int, str]]:
+    python = "".join(m.group(1) + "pass\n" if (m := translate._MAGIC.match(line)) else line
+                     for line in source.splitlines(keepends=True))
+    skip = {tokenize.COMMENT, tokenize.NL}
+    try:
+        return [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(python).readline)
+                if t.type not in skip]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return [(-1, source)]
+
+
+@pytest.mark.parametrize("path", CHINESE, ids=lambda p: p.name)
+def test_code_cells_are_the_english_code(path):
+    english, chinese = _cells(ROOT / "notebooks" / path.name), _cells(path)
+    assert [(c["cell_type"], c.get("id")) for c in english] == \
+           [(c["cell_type"], c.get("id")) for c in chinese], "cells added, removed or reordered"
+    for i, (en, zh) in enumerate(zip(english, chinese, strict=True)):
+        if en["cell_type"] != "code":
+            continue
+        want = translate.english_code("".join(en["source"]))
+        got = "".join(zh["source"])
+        assert _code_tokens(got) == _code_tokens(want), f"{path.name} cell {i}: code differs"
+        assert not zh["outputs"] and zh["execution_count"] is None, f"{path.name} cell {i}"
+        if re.search(r"\bchapter\(\d+\)", "".join(en["source"])):
+            assert re.search(r'\bchapter\(\d+, lang="zh"\)', got), f"{path.name} cell {i}"
+
+
+@pytest.mark.parametrize("path", CHINESE, ids=lambda p: p.name)
+def test_relative_links_work_from_notebooks_zh(path):
+    for i, cell in enumerate(_cells(path)):
+        if cell["cell_type"] == "markdown":
+            for _, target in translate._LINK.findall("".join(cell["source"])):
+                found = (path.parent / target.split("#")[0]).exists()
+                assert found, f"{path.name} cell {i}: {target}"
+
+
+def _sandbox(tmp_path, monkeypatch, name="06_conv_pool_activation.ipynb"):
+    """A copy of one English notebook with its catalogue, and the generator pointed at it."""
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "po").mkdir()
+    shutil.copy(ROOT / "notebooks" / name, tmp_path / "notebooks" / name)
+    po = Path(name).with_suffix(".po").name
+    shutil.copy(ROOT / "locales/zh_CN/notebooks" / po, tmp_path / "po" / po)
+    shutil.copy(EXERCISE_PO, tmp_path / "exercises.po")
+    for attr, value in [("ROOT", tmp_path), ("NOTEBOOKS", tmp_path / "notebooks"),
+                        ("OUT", tmp_path / "notebooks" / "zh"), ("CATALOGUES", tmp_path / "po"),
+                        ("EXERCISES_PO", tmp_path / "exercises.po")]:
+        monkeypatch.setattr(translate, attr, value)
+    return tmp_path / "notebooks" / name, tmp_path / "po" / po
+
+
+def test_a_changed_english_cell_names_the_stale_translation(tmp_path, monkeypatch):
+    nb_path, po_path = _sandbox(tmp_path, monkeypatch)
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    index = next(i for i, c in enumerate(nb["cells"]) if "**Pitfall:**" in "".join(c["source"]))
+    old = "".join(nb["cells"][index]["source"])
+    old_translation = polib.pofile(str(po_path)).find(old).msgstr
+    nb["cells"][index]["source"] = [old.replace("int64", "a 64-bit integer tensor")]
+    nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
+
+    _, problems = translate.build(nb_path.name)
+    assert any(f"cell {index} " in p and "no translation" in p for p in problems), problems
+
+    translate.update()  # msgmerge: the old translation comes back, marked fuzzy
+    entry = polib.pofile(str(po_path)).find(old.replace("int64", "a 64-bit integer tensor"))
+    assert entry.fuzzy and entry.previous_msgid == old and entry.msgstr == old_translation
+    text, problems = translate.build(nb_path.name)
+    assert [p for p in problems if f"cell {index} " in p and "fuzzy" in p], problems
+    cell = json.loads(text)["cells"][index]
+    assert "a 64-bit integer tensor" in "".join(cell["source"]), "a stale translation was used"
+    assert translate.main(["--check"]) == 1
+
+
+def test_generator_and_update_are_deterministic(tmp_path, monkeypatch):
+    nb_path, po_path = _sandbox(tmp_path, monkeypatch)
+    translate.update()
+    first = po_path.read_text(encoding="utf-8"), (tmp_path / "exercises.po").read_bytes()
+    assert translate.main([]) == 0
+    generated = (tmp_path / "notebooks/zh" / nb_path.name).read_text(encoding="utf-8")
+    translate.update()
+    assert translate.main([]) == 0
+    assert (po_path.read_text(encoding="utf-8"), (tmp_path / "exercises.po").read_bytes()) == first
+    assert (tmp_path / "notebooks/zh" / nb_path.name).read_text(encoding="utf-8") == generated
+    assert po_path.read_text(encoding="utf-8") == \
+        (ROOT / "locales/zh_CN/notebooks" / po_path.name).read_text(encoding="utf-8"), \
+        "the committed catalogue is not merged with the current English notebook (--update)"
+
+
+# ----------------------------------------------------------------------------- exercises
+def test_every_exercise_message_has_a_current_translation():
+    problems = translate.exercise_problems()
+    assert not problems, "exercise messages without Chinese:\n" + "\n".join(problems)
+
+
+def test_translations_keep_the_placeholders():
+    for entry in polib.pofile(str(EXERCISE_PO)).translated_entries():
+        assert i18n.placeholders(entry.msgstr) == i18n.placeholders(entry.msgid), entry.msgid
+
+
+_CODE = re.compile(r"`[^`]*`|\{(?:[^{}]|\{[^{}]*\})*\}|\S*[._()=\[\]<>/'\"]\S*")
+_ENGLISH_WORDS = re.compile(r"\b[A-Za-z]{2,}(?:[ ,]+[A-Za-z]{2,}){2,}\b")
+
+
+def test_no_english_sentences_left_in_the_chinese_messages():
+    """Three English words in a row, outside code and placeholders, are untranslated text."""
+    for entry in polib.pofile(str(EXERCISE_PO)).translated_entries():
+        prose = _CODE.sub(" ", entry.msgstr)
+        assert not _ENGLISH_WORDS.search(prose), f"English left in {entry.msgstr!r}"
+
+
+@pytest.mark.parametrize("ex", all_exercises(), ids=lambda e: e.key)
+def test_each_exercise_prints_chinese(ex, capsys):
+    zh = replace(ex, lang="zh")
+    i18n.MISSED.clear()
+    zh.question()
+    zh.hint()
+    zh.solution()
+    zh.check()
+    for answer in ex.wrong:
+        zh.check(answer)
+    out = capsys.readouterr().out
+    assert not i18n.MISSED, f"{ex.key}: shown in English: {i18n.MISSED}"
+    assert "练习" in out and "提示" in out and "解法" in out and "还没有作答" in out
+
+
+def test_chapter_lang_choice(capsys):
+    chapter(6, lang="zh").q2.check(14)
+    assert "忘了 dilation" in capsys.readouterr().out
+    chapter(6).q2.check(14)
+    out = capsys.readouterr().out
+    assert "forgets the dilation" in out and "练习" not in out
+    assert chapter(6, lang="zh").q2.check((28 + 2 - 4 - 1) // 2 + 1)
+    assert "正确" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="lang='fr'"):
+        chapter(6, lang="fr")
+
+
+def test_templates_match_formatted_messages():
+    parts = i18n.split_template("got {n} and {n}, {{literal}}")
+    assert parts == [(False, "got "), (True, "{n}"), (False, " and "), (True, "{n}"),
+                     (False, ", {literal}")]
+    template = i18n._compile("{x} is off by {d:.2f}.", "{x} 差了 {d:.2f}。")
+    found = template.pattern.fullmatch("3 is off by 0.50.")
+    assert found and found.group(template.names["{d:.2f}"]) == "0.50"
+
+
+# ----------------------------------------------------------------------------- glossary
+def _glossary() -> list[tuple[list[str], re.Pattern]]:
+    lines = [line for line in (ROOT / "locales/glossary.tsv").read_text(encoding="utf-8")
+             .splitlines() if line and not line.startswith("#")]
+    rows = list(csv.DictReader(lines, delimiter="\t"))
+    return [([w.strip() for w in r["zh"].split("/")], re.compile(r["en"])) for r in rows]
+
+
+_NOT_PROSE = re.compile(r"```.*?```|`[^`]*`|\$\$.*?\$\$|\$[^$]*\$|<https?://[^>]*>|\]\([^)]*\)",
+                        re.DOTALL)
+_IDENTIFIER = re.compile(r"\S*(?:\w[._=]\w|\w\()\S*")  # torch.nn, kernel_size, stride=1, f(
+_TERMS_TABLE_ROW = re.compile(r"^\|[^|\n]*[\u4e00-\u9fff][^\n]*$", re.MULTILINE)  # 中文 | English
+_SENTENCE_START = re.compile(r"(^|[.!?]\s+|\n[\W\d]*)([A-Z])(?=[a-z]+\b)")
+
+
+def _prose(text: str) -> str:
+    """The English words of a cell or message: no code, math, links; sentences lower-cased."""
+    text = _IDENTIFIER.sub(" ", _NOT_PROSE.sub(" ", _TERMS_TABLE_ROW.sub(" ", text)))
+    return _SENTENCE_START.sub(lambda m: m.group(1) + m.group(2).lower(), text)
+
+
+def test_glossary_terms_are_used_where_their_english_terms_are():
+    glossary = _glossary()
+    assert len(glossary) >= 20 and any("卷积核" in zh for zh, _ in glossary)
+    misses = []
+    for path in CATALOGUES + [EXERCISE_PO]:
+        for entry in polib.pofile(str(path)).translated_entries():
+            english = _prose(entry.msgid)
+            for zh, pattern in glossary:
+                if pattern.search(english) and not any(w in entry.msgstr for w in zh):
+                    misses.append(f"{path.name}: {'/'.join(zh)} for {pattern.pattern!r} in "
+                                  f"{entry.msgid[:60]!r}")
+    assert not misses, "glossary terms not used:\n" + "\n".join(misses)
