@@ -79,8 +79,10 @@ def write_sample_batches(root: str | os.PathLike | None = None) -> Path:
     """Write the sample as ``<root>/cifar-10-batches-py/{data_batch_1,test_batch,batches.meta}``
     (root defaults to :func:`sample_root`) and return ``root``.
 
-    A file that is already there with the right md5 is kept; a missing or damaged one is
-    (re)written through a temporary file, so a reader never sees half a file.
+    A file that is already there with the right md5 is kept; a missing one is written, a
+    damaged one reported in one line and rewritten — each through a temporary file of this
+    process, so a reader never sees half a file and two processes writing at once end with
+    one good copy.
 
     >>> root = write_sample_batches()          # doctest: +SKIP
     >>> SampleCIFAR10(root, train=False)[0]    # doctest: +SKIP
@@ -92,11 +94,18 @@ def write_sample_batches(root: str | os.PathLike | None = None) -> Path:
     md5s = sample_md5s()
     for name, blob in sample_files().items():
         path = folder / name
-        if path.is_file() and dl.file_digest(path) == md5s[name]:
-            continue
+        if path.is_file():
+            if dl.file_digest(path) == md5s[name]:
+                continue
+            print(f"[course_utils] {path} is damaged or out of date (md5 differs); writing it "
+                  "again.")
         part = path.with_name(f".{name}.{os.getpid()}.part")
-        part.write_bytes(blob)
-        os.replace(part, path)
+        try:
+            part.write_bytes(blob)
+            os.replace(part, path)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
     return root
 
 

@@ -28,8 +28,8 @@ from PIL import Image
 from torch.utils.data import Dataset, Subset
 from torchvision.datasets import VisionDataset
 
+from course_utils import caches, settings
 from course_utils import download as dl
-from course_utils import settings
 from course_utils.images import PHOTO_SUFFIXES, demo_image, open_rgb, photo_files, to_rgb
 
 __all__ = [
@@ -87,20 +87,27 @@ def cifar10(
     tv = torchvision.datasets.CIFAR10
     kwargs = dict(transform=transform, target_transform=target_transform)
     if (root / tv.base_folder).is_dir():
-        ds = tv(str(root), train=train, download=False, **kwargs)
-        ds.source = "official"
-        _say(verbose, f"CIFAR-10 {split}: official files in {root / tv.base_folder} ({len(ds):,})")
-        return ds
+        try:
+            ds = tv(str(root), train=train, download=False, **kwargs)
+        except RuntimeError:  # torchvision: "Dataset not found or corrupted"
+            print(f"[course_utils] {root / tv.base_folder} is damaged or incomplete (a file "
+                  "fails its md5); it was removed and is made again.")
+            dl.discard(root / tv.base_folder)
+        else:
+            ds.source = "official"
+            _say(verbose, f"CIFAR-10 {split}: official files in {root / tv.base_folder} "
+                          f"({len(ds):,})")
+            return ds
     why = "COURSE_OFFLINE=1" if settings.offline() else "download=False"
     if download and not settings.offline():
         try:
             archive = dl.download(tv.url, root / tv.filename, md5=tv.tgz_md5)
-            torchvision.datasets.utils.extract_archive(str(archive), str(root))
+            dl.unpack_folder(archive, tv.base_folder, root)
             ds = tv(str(root), train=train, download=False, **kwargs)
             ds.source = "download"
             _say(verbose, f"CIFAR-10 {split}: downloaded to {root} ({len(ds):,} images)")
             return ds
-        except dl.OfflineError as exc:
+        except (dl.OfflineError, dl.ChecksumError) as exc:
             why = f"no download ({exc})"
     folder = _cifar10_image_folder(_data_folder(data_dir))
     if folder is not None:
@@ -134,9 +141,15 @@ def _cifar10_image_folder(base: Path | None) -> Path | None:
     archive = base / "cifar10-jpg.tar.gz"
     if archive.is_file():
         target = settings.cache_dir() / "cifar10-jpg"
-        if not (target / "test").is_dir():
+        damage = dl.check_unpacked(target) if target.is_dir() else "missing"
+        if damage is None and not (target / "test").is_dir():
+            damage = "no test/ folder"
+        if damage is not None:
+            if damage != "missing":
+                print(f"[course_utils] the unpacked copy {target} is damaged ({damage}); "
+                      "unpacking it again.")
+                dl.discard(target)
             print(f"[course_utils] unpacking {archive} into {target.parent} (once) …")
-            shutil.rmtree(target, ignore_errors=True)  # a cut-off unpack of an older version
             dl.unpack_folder(archive, "cifar10-jpg", target.parent)
         return target
     return None
@@ -192,26 +205,21 @@ class CIFAR10Folder(VisionDataset):
 
 
 def _decode_cached(files: list[Path]) -> np.ndarray:
-    key = hashlib.sha1("\n".join(str(p.resolve()) for p in files).encode()).hexdigest()[:16]
-    cache = settings.cache_dir() / f"decoded-{key}.npy"
-    if cache.exists():
-        arr = np.load(cache)
-        if arr.shape[0] == len(files):
-            return arr
-    arr = np.stack([_decode_32x32(p) for p in files])
-    tmp = cache.with_name(cache.name + ".part.npy")
-    np.save(tmp, arr)
-    os.replace(tmp, cache)
+    """The images of ``files`` decoded into ``(N, 32, 32, 3)`` uint8, cached under the
+    course cache as ``decoded-<key>.npy`` (key: the files' paths, sizes and times)."""
+    stamp = "\n".join(f"{p.resolve()}:{(st := p.stat()).st_size}:{st.st_mtime_ns}"
+                      for p in files)
+    cache = settings.cache_dir() / f"decoded-{hashlib.sha1(stamp.encode()).hexdigest()[:16]}.npy"
+    arr = caches.read_array(cache, (len(files), 32, 32, 3))
+    if arr is None:
+        arr = np.stack([_decode_32x32(p) for p in files])
+        caches.write_array(cache, arr)
     return arr
 
 
 def _decode_32x32(path: Path) -> np.ndarray:
     """One CIFAR-10 image as uint8 ``(32, 32, 3)``; ``ValueError`` names a bad file."""
-    img = open_rgb(path)
-    if img.size != (32, 32):
-        raise ValueError(f"{path} is {img.size[0]}×{img.size[1]} pixels, but CIFAR-10 images "
-                         "are 32×32. Resize it to 32×32 or move it out of the data folder.")
-    return np.asarray(img)
+    return np.asarray(open_rgb(path, size=(32, 32), kind="CIFAR-10"))
 
 
 def as_tensors(dataset, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -268,17 +276,27 @@ def hymenoptera(root: str | os.PathLike | None = None, download: bool = True,
     base = _data_folder(data_dir)
     for candidate in (root / "hymenoptera_data", base / "hymenoptera_data" if base else None):
         if candidate is not None and (candidate / "train").is_dir():
+            if (damage := dl.check_unpacked(candidate)) is not None:
+                print(f"[course_utils] the unpacked copy {candidate} is damaged ({damage}); "
+                      "it was removed and is made again.")
+                dl.discard(candidate)
+                continue
             _say(verbose, f"ants/bees: {candidate}")
             return candidate
     why = "COURSE_OFFLINE=1" if settings.offline() else "download=False"
-    if download and not settings.offline():
+    for attempt in (1, 2) if download and not settings.offline() else ():
         try:
             archive = dl.download(HYMENOPTERA_URL, root / "hymenoptera_data.zip")
             folder = dl.unpack_folder(archive, "hymenoptera_data", root, HYMENOPTERA_TREE_SHA256)
             _say(verbose, f"ants/bees: downloaded to {folder}")
             return folder
+        except dl.ChecksumError as exc:  # a damaged archive was deleted: download it again
+            if attempt == 2:
+                raise  # the server itself sends a wrong file
+            print(f"[course_utils] {exc}")
         except dl.OfflineError as exc:
             why = f"no download ({exc})"
+            break
     _say(verbose, f"ants/bees: bundled sample {HYMENOPTERA_SAMPLE} [{why}]. "
          "For all 398 images go online or set COURSE_DATA_DIR.")
     return HYMENOPTERA_SAMPLE

@@ -8,14 +8,16 @@ truncated download) gets a clear message or a sensible picture instead of a cras
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from course_utils import settings
 
-__all__ = ["PHOTO_SUFFIXES", "DEMO_IMAGES", "photo_files", "open_rgb", "to_rgb", "demo_image"]
+__all__ = ["PHOTO_SUFFIXES", "DEMO_IMAGES", "photo_files", "open_rgb", "to_rgb", "demo_image",
+           "check_pixel_count"]
 
 #: File endings read as photos; anything else in an image folder is skipped and reported.
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -41,39 +43,95 @@ def photo_files(folder: str | os.PathLike, verbose: bool = True) -> list[Path]:
     return photos
 
 
-def open_rgb(path: str | os.PathLike) -> Image.Image:
-    """Open an image file as RGB (any mode is converted with :func:`to_rgb`).
+def open_rgb(path: str | os.PathLike, *, size: tuple[int, int] | None = None,
+             kind: str = "these") -> Image.Image:
+    """Open an image file as RGB, upright (EXIF rotation applied), any mode converted with
+    :func:`to_rgb`; the first frame of an animation.
 
-    Raises ``ValueError`` naming the file when it is not an image or is truncated.
+    ``size``: the ``(width, height)`` the image must have (checked from the header, before
+    decoding); ``kind`` names the images in that message (e.g. ``"CIFAR-10"``).
+
+    Raises ``ValueError`` naming the file when it is not an image, is truncated or damaged,
+    or declares more pixels than Pillow's safety limit ``Image.MAX_IMAGE_PIXELS`` (a
+    "decompression bomb": such a file is refused from its header, never decoded).
+    ``FileNotFoundError``/``IsADirectoryError``/``PermissionError`` pass through.
     """
     path = Path(path)
     try:
-        with Image.open(path) as img:
-            img.load()
-            return to_rgb(img)
-    except FileNotFoundError:
+        with warnings.catch_warnings():
+            # Pillow only warns between 1x and 2x its limit: refuse those files as well
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                check_pixel_count(img.size, path)
+                if size is not None and img.size != tuple(size):
+                    raise ValueError(
+                        f"{path} is {img.size[0]}×{img.size[1]} pixels, but {kind} images are "
+                        f"{size[0]}×{size[1]}. Resize it or move it out of the data folder.")
+                img.load()
+                return to_rgb(ImageOps.exif_transpose(img))
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(_refused(path, exc)) from None
+    except ValueError as exc:
+        if str(exc).startswith(f"{path} "):  # already ours (check_pixel_count)
+            raise
+        raise ValueError(_unreadable(path, exc)) from None
+    except Exception as exc:  # noqa: BLE001 – any decoder failure means "not a usable image"
+        raise ValueError(_unreadable(path, exc)) from None
+
+
+def _unreadable(path, exc) -> str:
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{path} is not a readable image ({detail}). Replace or delete the file."
+
+
+def _refused(path, exc) -> str:
+    return (f"{path} was refused for safety: its header declares more pixels than Pillow "
+            f"allows ({str(exc).split(',')[0]}; a 'decompression bomb' could fill the memory). "
+            "Use a smaller image; to trust this one, raise PIL.Image.MAX_IMAGE_PIXELS first.")
+
+
+def check_pixel_count(size: tuple[int, int], source="image") -> None:
+    """``ValueError`` when an image of ``size`` (width, height) has more pixels than
+    ``PIL.Image.MAX_IMAGE_PIXELS`` (Pillow's decompression-bomb limit; None = no limit).
+
+    >>> check_pixel_count((32, 32))
+    """
+    limit = Image.MAX_IMAGE_PIXELS
+    width, height = size
+    if limit is not None and width * height > limit:
         raise ValueError(
-            f"{path} is not a readable image ({exc}). Replace or delete the file."
-        ) from exc
+            f"{source} was refused for safety: {width}×{height} = {width * height:,} pixels is "
+            f"more than Pillow's limit of {limit:,} (a 'decompression bomb' could fill the "
+            "memory). Use a smaller image; to trust this one, raise "
+            "PIL.Image.MAX_IMAGE_PIXELS first.")
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
     """A PIL image of any mode as RGB.
 
     Transparent pixels become white, as image viewers show them (a plain ``convert("RGB")``
-    turns them black); 16-bit grayscale is scaled to 8 bits instead of clipped to white.
+    turns them black); 16-bit grayscale is scaled to 8 bits instead of clipped to white;
+    CMYK, YCbCr, LAB, HSV and float images are converted. ``ValueError`` for an image with
+    more pixels than Pillow's safety limit (see :func:`check_pixel_count`).
     """
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+    check_pixel_count(img.size)
+    if img.mode == "La":  # premultiplied alpha, which Pillow cannot convert directly
+        img = Image.merge("LA", img.split())
+    if img.mode in ("RGBA", "LA", "PA", "RGBa") or (
+            img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
-    if img.mode in ("I", "I;16", "I;16B", "I;16L"):
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         values = np.asarray(img, dtype=np.float64)
-        if values.max(initial=0) > 255:
+        if values.size and values.max() > 255:
             values = values / 257  # 0–65535 → 0–255
+        values = np.nan_to_num(values, nan=0.0, posinf=255.0, neginf=0.0)
         return Image.fromarray(values.clip(0, 255).astype(np.uint8), "L").convert("RGB")
+    if img.mode == "LAB":  # Pillow has no direct LAB → RGB conversion
+        return Image.merge("RGB", [img.getchannel("L")] * 3)  # its lightness, as gray
     return img.convert("RGB")
 
 
