@@ -92,14 +92,17 @@ def processes_mentioning(text: str) -> list[str]:
             if text in line and line.split()[1][:1] != "Z" and "ps -eo" not in line]
 
 
-def first_heading(notebook: Path) -> str:
-    """The text of a notebook's first markdown heading, markdown marks removed."""
-    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+def first_heading(notebook: Path | dict) -> str:
+    """The text of a notebook's (file or loaded JSON) first markdown heading, markdown marks
+    removed."""
+    if not isinstance(notebook, dict):
+        notebook = json.loads(notebook.read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         for line in source.splitlines():
             if cell["cell_type"] == "markdown" and line.startswith("#"):
                 return " ".join(line.lstrip("#").replace("`", "").replace("*", "").split())
-    raise AssertionError(f"{notebook} has no markdown heading")
+    raise AssertionError("a notebook without a markdown heading")
 
 
 def free_port() -> int:

@@ -128,6 +128,7 @@ def test_tensorboard_shows_inline_in_chapter_3(browser, tmp_path_factory):
 
 
 def test_conv_explorer_redraws_when_a_slider_moves(browser, fast_lab):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -144,9 +145,12 @@ def test_conv_explorer_redraws_when_a_slider_moves(browser, fast_lab):
         readout = padding.find_element(By.CSS_SELECTOR, ".widget-readout")
         before_value = readout.text.strip()
 
-        def picture():
-            images = box.find_elements(By.CSS_SELECTOR, "img")
-            return images[0].get_attribute("src") if images else None
+        def picture():  # the explorer clears and refills its output: elements go stale
+            try:
+                images = box.find_elements(By.CSS_SELECTOR, "img")
+                return images[0].get_attribute("src") if images else None
+            except StaleElementReferenceException:
+                return None
 
         before = wait("the explorer's first picture", picture, timeout=60)
         handle = padding.find_element(By.CSS_SELECTOR, ".noUi-handle")

@@ -23,6 +23,7 @@ import sys
 import threading
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from _browser_kit import NOTEBOOKS, first_heading, start_chromium, wait
@@ -61,14 +62,17 @@ def _build(project: Path, out: Path, **env) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=1500)
 
 
-def _executed(notebook: Path):
-    """The executed copy of ``notebook`` that the site build cached (fast mode)."""
+def _executed(source: str, name: str):
+    """The executed notebook the site build cached for the notebook text ``source``."""
     import nbformat
     from jupyter_cache import get_cache
 
     cache = get_cache(REPO_ROOT / ".cache" / "site" / "fast")
-    _, executed = cache.merge_match_into_notebook(nbformat.read(notebook, as_version=4))
-    return executed
+    try:
+        return cache.merge_match_into_notebook(nbformat.reads(source, as_version=4))[1]
+    except KeyError:
+        pytest.fail(f"{name} changed while the site was being built: run the tests again",
+                    pytrace=False)
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -76,17 +80,23 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class Site(NamedTuple):
+    url: str  # base URL of the served site
+    sources: dict[str, str]  # notebook file name -> its text when the build started
+
+
 @pytest.fixture(scope="session")
 def site(tmp_path_factory):
-    """Build the site once; serve it on 127.0.0.1; yield its base URL."""
+    """Build the site once; serve it on 127.0.0.1."""
     out = tmp_path_factory.mktemp("site")
+    sources = {p.name: p.read_text(encoding="utf-8") for p in NOTEBOOKS}
     result = _build(REPO_ROOT, out)
     if result.returncode:
         pytest.fail(f"the site build failed:\n{result.stderr[-6000:]}", pytrace=False)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
                                              partial(_Quiet, directory=str(out)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    yield Site(f"http://127.0.0.1:{server.server_address[1]}", sources)
     server.shutdown()
     server.server_close()
 
@@ -108,13 +118,13 @@ def _resources_outside(browser, base: str) -> list[str]:
 def test_chapter_page_shows_title_figures_and_no_error(site, browser, notebook):
     from selenium.webdriver.common.by import By
 
-    browser.get(f"{site}/notebooks/{notebook.stem}.html")
-    title = first_heading(notebook)
+    browser.get(f"{site.url}/notebooks/{notebook.stem}.html")
+    executed = _executed(site.sources[notebook.name], notebook.name)
+    title = first_heading(executed)
     heading = browser.find_element(By.CSS_SELECTOR, "article h1").text.replace("#", "").strip()
     assert " ".join(heading.split()) == title
     assert title in browser.title
 
-    executed = _executed(notebook)
     images = sum("image/png" in out.get("data", {}) for cell in executed.cells
                  for out in cell.get("outputs", []))
     if any(DRAWS.search(c.source) for c in executed.cells if c.cell_type == "code"):
@@ -129,8 +139,8 @@ def test_chapter_page_shows_title_figures_and_no_error(site, browser, notebook):
     assert not browser.find_elements(By.CSS_SELECTOR, ".cell_output .output.traceback")
     assert outputs.strip(), "no output rendered"
     download = browser.find_element(By.CSS_SELECTOR, f"a[href$='{notebook.stem}.ipynb']")
-    assert download.get_attribute("href").startswith(site)
-    assert not _resources_outside(browser, site), "the page loaded something from outside"
+    assert download.get_attribute("href").startswith(site.url)
+    assert not _resources_outside(browser, site.url), "the page loaded something from outside"
     # widgets (progress bars, sliders) are written out as text, not left for a CDN script
     assert not browser.find_elements(By.CSS_SELECTOR, "script[type*='jupyter.widget']")
 
@@ -140,18 +150,18 @@ def test_download_link_serves_the_notebook(site, browser):
 
     from selenium.webdriver.common.by import By
 
-    browser.get(f"{site}/notebooks/{NOTEBOOKS[0].stem}.html")
+    browser.get(f"{site.url}/notebooks/{NOTEBOOKS[0].stem}.html")
     href = browser.find_element(By.CSS_SELECTOR, f"a[href$='{NOTEBOOKS[0].stem}.ipynb']")
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(href.get_attribute("href"), timeout=10) as response:
         served = json.loads(response.read())
-    assert served["cells"] == json.loads(NOTEBOOKS[0].read_text(encoding="utf-8"))["cells"]
+    assert served["cells"] == json.loads(site.sources[NOTEBOOKS[0].name])["cells"]
 
 
 def test_home_page_is_the_readme_and_lists_every_chapter_in_order(site, browser):
     from selenium.webdriver.common.by import By
 
-    browser.get(site + "/")  # index.html sends the browser on to README.html
+    browser.get(site.url + "/")  # index.html sends the browser on to README.html
     wait("the home page", lambda: browser.current_url.endswith("/README.html"), timeout=20)
     readme_title = (REPO_ROOT / "README.md").read_text(encoding="utf-8").splitlines()[0]
     assert browser.find_element(By.CSS_SELECTOR, "article h1").text.replace("#", "").strip() \
@@ -160,7 +170,8 @@ def test_home_page_is_the_readme_and_lists_every_chapter_in_order(site, browser)
              for a in browser.find_elements(By.CSS_SELECTOR, "nav.bd-links a.reference")]
     chapters = [(h, t) for h, t in links if "/notebooks/" in h]
     assert [h.rsplit("/", 1)[1] for h, _ in chapters] == [f"{p.stem}.html" for p in NOTEBOOKS]
-    assert [t for _, t in chapters] == [first_heading(p) for p in NOTEBOOKS]
+    assert [t for _, t in chapters] == [first_heading(json.loads(site.sources[p.name]))
+                                        for p in NOTEBOOKS]
     assert any(h.endswith("/docs/data_sources.html") for h, _ in links)
     assert "Built in fast mode" in browser.find_element(By.TAG_NAME, "body").text
 
@@ -168,7 +179,7 @@ def test_home_page_is_the_readme_and_lists_every_chapter_in_order(site, browser)
 def test_data_sources_page(site, browser):
     from selenium.webdriver.common.by import By
 
-    browser.get(f"{site}/docs/data_sources.html")
+    browser.get(f"{site.url}/docs/data_sources.html")
     text = browser.find_element(By.TAG_NAME, "article").text
     for needed in ("Data sources and licences", "CIFAR-10", "hymenoptera_data",
                    "Provenance and licences", "cifar10_improved.pt", "MIT"):
@@ -178,13 +189,13 @@ def test_data_sources_page(site, browser):
 def test_search_finds_a_chapter_offline(site, browser):
     from selenium.webdriver.common.by import By
 
-    browser.get(f"{site}/search.html?q=DataLoader")
+    browser.get(f"{site.url}/search.html?q=DataLoader")
     found = wait("search results", lambda: [a.get_attribute("href") for a in
                                             browser.find_elements(By.CSS_SELECTOR,
                                                                   "#search-results li a")],
                  timeout=30)
     assert any("/notebooks/05_" in h for h in found), found
-    assert not _resources_outside(browser, site)
+    assert not _resources_outside(browser, site.url)
 
 
 def test_screenshot_of_a_chapter_page(site, browser, tmp_path_factory):
@@ -193,7 +204,7 @@ def test_screenshot_of_a_chapter_page(site, browser, tmp_path_factory):
     folder = Path(os.environ.get("COURSE_ARTIFACTS") or tmp_path_factory.mktemp("artifacts"))
     folder.mkdir(parents=True, exist_ok=True)
     page = next((p for p in NOTEBOOKS if p.name.startswith("06_")), NOTEBOOKS[-1])
-    browser.get(f"{site}/notebooks/{page.stem}.html")
+    browser.get(f"{site.url}/notebooks/{page.stem}.html")
     figure = browser.find_elements(By.CSS_SELECTOR, ".cell_output img")
     if figure:
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", figure[0])
