@@ -262,3 +262,16 @@ def test_build_caches_executions_and_names_the_failed_cell(tmp_path):
     assert "02_change.ipynb: cell 3 (code cell 2), which starts: y = x / 0  # boom" in message
     assert "ZeroDivisionError: division by zero" in message
     assert "01_ok.ipynb: cell" not in message
+
+
+def test_a_missing_chromium_fails_under_ci_and_skips_elsewhere(monkeypatch, tmp_path):
+    import _browser_kit
+
+    monkeypatch.setattr(_browser_kit, "CHROMIUM", None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the browser tests, but no "
+                                                    "Chromium here"):
+        _browser_kit.start_chromium(tmp_path)
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="no Chromium here"):
+        _browser_kit.start_chromium(tmp_path)
