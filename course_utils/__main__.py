@@ -1,7 +1,6 @@
-"""``python -m course_utils`` → :func:`course_utils.cli.main`."""
+"""``python -m course_utils`` → :func:`course_utils.cli.main`, with Ctrl+C and SIGTERM
+handled from the first line on (:mod:`course_utils.interrupts`)."""
 
-import sys
+from course_utils import interrupts
 
-from course_utils.cli import main
-
-sys.exit(main())
+interrupts.leave(interrupts.main())

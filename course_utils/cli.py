@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 from functools import partial
 from pathlib import Path
 
-from course_utils import __version__, devices, recipes
+from course_utils import __version__, devices, interrupts, recipes
 from course_utils.checkpoints import CheckpointError
 from course_utils.data import CIFAR10_CLASSES
 from course_utils.download import OfflineError
@@ -200,14 +201,17 @@ def predict(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``) and run the command; returns the exit code:
-    0 done, 1 training failed (diverged, disk error), 2 bad option or input, 130 interrupted."""
-    args = build_parser().parse_args(argv)
+    0 done, 1 training failed (diverged, disk error), 2 bad option or input, 130 interrupted
+    (Ctrl+C), 143 stopped by SIGTERM. Run as a program (``argv`` None), SIGINT/SIGTERM end it
+    with one "interrupted; …" line (:mod:`course_utils.interrupts`)."""
+    if argv is None:
+        interrupts.install()
+    started, args = time.time(), None
     try:
+        args = build_parser().parse_args(argv)
         return train(args) if args.command == "train" else predict(args)
-    except KeyboardInterrupt:
-        print("interrupted; the last finished epoch's checkpoint is kept (continue with "
-              "--resume RUN_DIR).", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl+C, SIGTERM
+        return interrupts.report(exc, _after_interrupt(args, started))
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError,
             CheckpointError, OfflineError) as exc:
         message, code = str(exc), 2  # a bad option or input
@@ -215,3 +219,17 @@ def main(argv: list[str] | None = None) -> int:
         message, code = str(exc), 1  # training failed: diverged, disk full …
     print(f"python -m course_utils {args.command}: error: {message}", file=sys.stderr)
     return code
+
+
+def _after_interrupt(args, started: float) -> str:
+    """What an interrupted command leaves behind and how to go on, in words."""
+    if args is None or args.command != "train":
+        return "nothing was written."
+    runs = [args.resume] if args.resume else sorted(
+        (d for d in (args.logdir.iterdir() if args.logdir.is_dir() else ())
+         if d.is_dir() and d.stat().st_mtime >= started - 1), key=lambda d: d.stat().st_mtime)
+    saved = [d for d in runs if any((d / "checkpoints").glob("epoch_*.pt"))]
+    if saved:
+        return ("the last finished epoch's checkpoint is kept: continue with "
+                f"python -m course_utils train --resume {saved[-1]}")
+    return "no epoch had finished, so no checkpoint is kept: start again."
