@@ -28,7 +28,7 @@ def _words(text):
     return " ".join(text.split())
 
 
-@pytest.mark.parametrize("number", [7, 8, 9, 10, 11, 12])
+@pytest.mark.parametrize("number", [7, 8, 9, 10, 11, 12, 14])
 def test_every_question_is_in_markdown_above_its_answer_cell(number):
     ex = chapter(number)
     cells = _cells(number)

@@ -1,4 +1,5 @@
-"""Appendix B (training that survives): exit codes, and an atomic save written by hand."""
+"""Appendix B (training that survives): an atomic save written by hand, and an exit code
+(in the order the notebook asks them)."""
 
 import contextlib
 import os
@@ -11,7 +12,7 @@ import torch
 from course_utils.exercises import Exercise, expect
 
 
-def _check_q1(answer):
+def _check_exit_code(answer):
     from course_utils.cli import main
 
     expect(isinstance(answer, int) and not isinstance(answer, bool),
@@ -26,12 +27,12 @@ def _check_q1(answer):
            "result.returncode.")
 
 
-q1 = Exercise(
-    "B.1",
+q2 = Exercise(
+    "B.2",
     "Run `python -m course_utils train --epochs 0` with subprocess.run([sys.executable, '-m', "
     "'course_utils', 'train', '--epochs', '0'], capture_output=True, text=True) and assign its "
     "exit code (returncode) to `answer`. What does the message on stderr say?",
-    _check_q1,
+    _check_exit_code,
     hint_text="result = subprocess.run(...); answer = result.returncode; print(result.stderr)",
     solution_code="""
         import subprocess, sys
@@ -43,7 +44,7 @@ q1 = Exercise(
 )
 
 
-def _check_q2(fn):
+def _check_atomic(fn):
     expect(callable(fn), "`answer` should be a function atomic_save(obj, path).")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "checkpoints"
@@ -93,13 +94,13 @@ def _no_replace(obj, path):
     torch.save(obj, str(path) + ".tmp")
 
 
-q2 = Exercise(
-    "B.2",
+q1 = Exercise(
+    "B.1",
     "Write atomic_save(obj, path): save `obj` with torch.save so that the file at `path` is "
     "always either the old complete checkpoint or the new complete one, never half written — "
     "write a temporary file in the same folder, then os.replace it onto `path`. Assign the "
     "function to `answer`. The checker spies on torch.save and looks at the folder afterwards.",
-    _check_q2,
+    _check_atomic,
     hint_text="tmp = f'{path}.tmp'; torch.save(obj, tmp); os.replace(tmp, path)",
     solution_code="""
         import os
