@@ -45,6 +45,8 @@ LANG, FOLDER = "zh", "zh_CN"
 OUT = NOTEBOOKS / LANG
 CATALOGUES = ROOT / "locales" / FOLDER / "notebooks"
 EXERCISES_PO = ROOT / "course_utils" / "locale" / FOLDER / "exercises.po"
+#: modules whose error messages an exercise shows (exercise 3.2 passes on tb.check_image's)
+MESSAGE_MODULES = ["image_check.py"]
 CODE_RULES = [(re.compile(r"\bchapter\((\d+)\)"), rf'chapter(\1, lang="{LANG}")')]
 _MAGIC = re.compile(r"^(\s*)[%!]")
 _NOT_PROSE = re.compile(r"#\s*(noqa|fmt:|type:|pragma)|^#[^A-Za-z]*$")
@@ -224,24 +226,41 @@ def _template(node: ast.expr) -> str | None:
     return "".join(out)
 
 
+def _messages_of(tree: ast.Module) -> list[ast.expr]:
+    """The texts a checker shows: messages of expect/AssertionError/_say/N_, and an
+    Exercise's prompt and hint."""
+    texts = []
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+        name = getattr(call.func, "id", getattr(call.func, "attr", ""))
+        texts += {"expect": call.args[1:2], "AssertionError": call.args[:1],
+                  "_say": call.args[:1], "N_": call.args[:1],
+                  "Exercise": call.args[1:2] + [k.value for k in call.keywords
+                                                if k.arg == "hint_text"]}.get(name, [])
+    return texts
+
+
 def exercise_messages() -> dict[str, list[tuple[str, str]]]:
-    """template -> occurrences, for every message the exercises print."""
+    """template -> occurrences, for every message the exercises print (and every f-string of
+    the modules in MESSAGE_MODULES, whose errors a checker passes on)."""
     found: dict[str, list[tuple[str, str]]] = {}
-    for path in sorted((PACKAGE / "exercises").glob("*.py")):
-        calls = [n for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-                 if isinstance(n, ast.Call)]
-        for call in sorted(calls, key=lambda n: (n.lineno, n.col_offset)):
-            name = getattr(call.func, "id", getattr(call.func, "attr", ""))
-            args = {"expect": call.args[1:2], "AssertionError": call.args[:1],
-                    "_say": call.args[:1],
-                    "Exercise": call.args[1:2] + [k.value for k in call.keywords
-                                                  if k.arg == "hint_text"]}.get(name, [])
-            for arg in args:
-                text = _template(arg)
-                if any(not field and re.search("[A-Za-z]", part)
-                       for field, part in split_template(text or "")):
-                    where = (path.relative_to(PACKAGE.parent).as_posix(), str(arg.lineno))
-                    found.setdefault(text, []).append(where)
+    paths = sorted((PACKAGE / "exercises").glob("*.py")) + [PACKAGE / m for m in MESSAGE_MODULES]
+    for path in paths:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        texts = _messages_of(tree)
+        if path.name in MESSAGE_MODULES:
+            specs = {id(n.format_spec) for n in ast.walk(tree) if isinstance(n, ast.FormattedValue)}
+            texts += [n for n in ast.walk(tree)
+                      if isinstance(n, ast.JoinedStr) and id(n) not in specs]
+            texts += [n.args[0] for n in ast.walk(tree) if isinstance(n, ast.Call) and n.args
+                      and getattr(n.func, "id", "").endswith("Error")]
+            texts += [n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)]
+        for arg in sorted(texts, key=lambda n: (n.lineno, n.col_offset)):
+            text = _template(arg)
+            if any(not field and re.search("[A-Za-z]", part)
+                   for field, part in split_template(text or "")):
+                where = (path.relative_to(PACKAGE.parent).as_posix(), str(arg.lineno))
+                if where not in found.setdefault(text, []):
+                    found[text].append(where)
     return found
 
 

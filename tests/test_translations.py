@@ -219,15 +219,40 @@ def _glossary() -> list[tuple[list[str], re.Pattern]]:
 
 _NOT_PROSE = re.compile(r"```.*?```|`[^`]*`|\$\$.*?\$\$|\$[^$]*\$|<https?://[^>]*>|\]\([^)]*\)",
                         re.DOTALL)
-_IDENTIFIER = re.compile(r"\S*(?:\w[._=]\w|\w\()\S*")  # torch.nn, kernel_size, stride=1, f(
+_CALL = re.compile(r"[\w.]+\([^()]*\)")  # train_step(model, optimizer, ...), a.b(c)
+_CODE_BITS = [
+    re.compile(r"\{(?:[^{}]|\{[^{}]*\})*\}"),  # placeholders of the exercise messages
+    re.compile(r"(?<!\w)'[^'\n]*'(?!\w)|(?<!\w)\"[^\"\n]*\"(?!\w)"),  # 'quoted', "quoted"
+    re.compile(r"(?<!\w)--?[A-Za-z][\w-]*"),  # --epochs
+    re.compile(r"⌊[^⌋]*⌋"),  # a formula
+    re.compile(r"\b\w+\s*=\s*"),  # loss = ...
+    re.compile(r"\S*(?:\w[._=/]\w|\w\()\S*"),  # torch.nn, kernel_size, run/checkpoints, f(
+]
 _TERMS_TABLE_ROW = re.compile(r"^\|[^|\n]*[\u4e00-\u9fff][^\n]*$", re.MULTILINE)  # 中文 | English
 _SENTENCE_START = re.compile(r"(^|[.!?]\s+|\n[\W\d]*)([A-Z])(?=[a-z]+\b)")
 
 
 def _prose(text: str) -> str:
-    """The English words of a cell or message: no code, math, links; sentences lower-cased."""
-    text = _IDENTIFIER.sub(" ", _NOT_PROSE.sub(" ", _TERMS_TABLE_ROW.sub(" ", text)))
+    """The English words of a cell or message: no code, math, links, quoted names, options,
+    calls, formulas or identifiers; each sentence's first letter lower-cased."""
+    text = _NOT_PROSE.sub(" ", _TERMS_TABLE_ROW.sub(" ", text))
+    for pattern in _CODE_BITS[:3]:
+        text = pattern.sub(" ", text)
+    while _CALL.search(text):  # innermost calls first: f(g(x)) -> f( ) -> ' '
+        text = _CALL.sub(" ", text)
+    for pattern in _CODE_BITS[3:]:
+        text = pattern.sub(" ", text)
     return _SENTENCE_START.sub(lambda m: m.group(1) + m.group(2).lower(), text)
+
+
+def _glossary_misses(entries, glossary) -> list[str]:
+    misses = []
+    for entry in entries:
+        english = _prose(entry.msgid)
+        for zh, pattern in glossary:
+            if pattern.search(english) and not any(w in entry.msgstr for w in zh):
+                misses.append(f"{'/'.join(zh)} for {pattern.pattern!r} in {entry.msgid[:60]!r}")
+    return misses
 
 
 def test_glossary_terms_are_used_where_their_english_terms_are():
@@ -235,10 +260,20 @@ def test_glossary_terms_are_used_where_their_english_terms_are():
     assert len(glossary) >= 20 and any("卷积核" in zh for zh, _ in glossary)
     misses = []
     for path in CATALOGUES + [EXERCISE_PO]:
-        for entry in polib.pofile(str(path)).translated_entries():
-            english = _prose(entry.msgid)
-            for zh, pattern in glossary:
-                if pattern.search(english) and not any(w in entry.msgstr for w in zh):
-                    misses.append(f"{path.name}: {'/'.join(zh)} for {pattern.pattern!r} in "
-                                  f"{entry.msgid[:60]!r}")
+        entries = polib.pofile(str(path)).translated_entries()
+        misses += [f"{path.name}: {m}" for m in _glossary_misses(entries, glossary)]
     assert not misses, "glossary terms not used:\n" + "\n".join(misses)
+
+
+def test_the_glossary_check_sees_prose_not_code():
+    glossary = _glossary()
+    entry = polib.POEntry(msgid="The stride moves the kernel; `stride=2` halves it.",
+                          msgstr="步幅让窗口移动；`stride=2` 把它减半。")
+    assert _glossary_misses([entry], glossary) == [
+        f"卷积核/池化核 for {next(p for z, p in glossary if '卷积核' in z).pattern!r} in "
+        f"{entry.msgid[:60]!r}"]
+    code_only = polib.POEntry(msgid="call optimizer.step() with `lr=0.1`",
+                              msgstr="调用 optimizer.step()")
+    assert _glossary_misses([code_only], glossary) == []
+    jupyter = polib.POEntry(msgid="restart: the kernel is restarted", msgstr="内核被重启了")
+    assert _glossary_misses([jupyter], glossary) == []

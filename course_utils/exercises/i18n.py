@@ -6,12 +6,12 @@ e.g. ``"give a number, got {type(answer).__name__}."`` — is a ``msgid`` of
 extracts them). A formatted English message is matched against the templates, and the values
 found in the placeholders are put into the translation's identical placeholders::
 
-    >>> say("zh", "Hint 6.1: ...")          # a template with no placeholders: looked up
-    >>> say("zh", "give a number, got str.")
-    '应给出一个数，得到的是 str。'
+    >>> say("zh", "give a number, got str.")   # template "give a number, got {type(...)...}."
+    '请给出一个数，得到的是 str。'
 
-A message with no translation is shown in English and recorded in ``MISSED`` (the tests
-require it to stay empty for every exercise).
+A value in a placeholder that is itself a message or a fragment (marked with ``N_``) is
+translated too. A message with no translation is shown in English and recorded in ``MISSED``
+(the tests require it to stay empty for every exercise).
 """
 
 from __future__ import annotations
@@ -103,8 +103,12 @@ def catalog(lang: str) -> tuple[dict[str, str], list[_Template]]:
     return exact, templates
 
 
-def say(lang: str, message: str) -> str:
-    """``message`` (English, already formatted) in ``lang``; English when none matches."""
+def say(lang: str, message: str, *, part: bool = False) -> str:
+    """``message`` (English, already formatted) in ``lang``; English when none matches.
+
+    The values in a template's placeholders are translated the same way (``part=True``: a
+    value that is no message, such as a number, stays as it is and is not recorded).
+    """
     if lang == "en":
         return message
     exact, templates = catalog(lang)
@@ -113,10 +117,19 @@ def say(lang: str, message: str) -> str:
     for template in templates:
         found = template.pattern.fullmatch(message)
         if found:
-            return "".join(found.group(template.names[text]) if text in template.names else text
-                           for _, text in template.translation)
-    MISSED.append(message)
+            values = {text: say(lang, found.group(name), part=True)
+                      for text, name in template.names.items()}
+            return "".join(values.get(text, text) for _, text in template.translation)
+    if not part:
+        MISSED.append(message)
     return message
+
+
+def N_(fragment: str) -> str:
+    """Mark an English ``fragment`` that a message shows in a placeholder, e.g.
+    ``_count(answer, N_("the number of features"))`` for ``f"give {what} as a whole number"``:
+    it becomes a msgid of its own, and ``say`` translates it inside the message."""
+    return fragment
 
 
 def check_lang(lang: str) -> str:
