@@ -36,7 +36,7 @@ from pathlib import Path
 
 import polib
 
-from course_utils.exercises.i18n import split_template
+from course_utils.exercises.i18n import code_comments, split_template
 
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
@@ -239,6 +239,18 @@ def _messages_of(tree: ast.Module) -> list[ast.expr]:
     return texts
 
 
+def _solution_comments(tree: ast.Module) -> list[ast.Constant]:
+    """Each comment of an Exercise's solution_code, as a str constant (line of the code)."""
+    found = []
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+        for k in call.keywords:
+            if k.arg == "solution_code" and isinstance(k.value, ast.Constant):
+                found += [ast.Constant(text, lineno=k.value.lineno + row, col_offset=col)
+                          for row, col, text in code_comments(k.value.value)
+                          if not _NOT_PROSE.search(text)]
+    return found
+
+
 def exercise_messages() -> dict[str, list[tuple[str, str]]]:
     """template -> occurrences, for every message the exercises print (and every f-string of
     the modules in MESSAGE_MODULES, whose errors a checker passes on)."""
@@ -246,7 +258,7 @@ def exercise_messages() -> dict[str, list[tuple[str, str]]]:
     paths = sorted((PACKAGE / "exercises").glob("*.py")) + [PACKAGE / m for m in MESSAGE_MODULES]
     for path in paths:
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        texts = _messages_of(tree)
+        texts = _messages_of(tree) + _solution_comments(tree)
         if path.name in MESSAGE_MODULES:
             specs = {id(n.format_spec) for n in ast.walk(tree) if isinstance(n, ast.FormattedValue)}
             texts += [n for n in ast.walk(tree)

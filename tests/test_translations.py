@@ -196,6 +196,9 @@ def test_chapter_lang_choice(capsys):
     assert "forgets the dilation" in out and "练习" not in out
     assert chapter(6, lang="zh").q2.check((28 + 2 - 4 - 1) // 2 + 1)
     assert "正确" in capsys.readouterr().out
+    chapter(6, lang="zh").q1.solution()
+    out = capsys.readouterr().out
+    assert "# 卷积核的第 1–2 行" in out and "answer = 0 * 1 + 1 * 2" in out  # comment only
     with pytest.raises(ValueError, match="lang='fr'"):
         chapter(6, lang="fr")
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
 
-from course_utils.exercises.i18n import check_lang, say
+from course_utils.exercises.i18n import check_lang, say, say_code
 
 
 def expect(condition: bool, message: str) -> None:
@@ -115,7 +115,7 @@ class Exercise:
 
     def solution(self) -> None:
         self._say(f"Solution {self.key}:")
-        print(textwrap.dedent(self.solution_code).strip())
+        print(say_code(self.lang, textwrap.dedent(self.solution_code).strip()))
 
     def solve(self) -> Any:
         """Run the reference solution and return its ``answer`` (used by the tests)."""

@@ -17,7 +17,9 @@ translated too. A message with no translation is shown in English and recorded i
 from __future__ import annotations
 
 import functools
+import io
 import re
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +125,27 @@ def say(lang: str, message: str, *, part: bool = False) -> str:
     if not part:
         MISSED.append(message)
     return message
+
+
+def code_comments(code: str) -> list[tuple[int, int, str]]:
+    """(line, column, text) of every comment in Python ``code`` (line counted from 0)."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return []
+    return [(t.start[0] - 1, t.start[1], t.string) for t in tokens if t.type == tokenize.COMMENT]
+
+
+def say_code(lang: str, code: str) -> str:
+    """``code`` with each comment that has a translation in ``lang`` translated."""
+    if lang == "en":
+        return code
+    exact, _ = catalog(lang)
+    lines = code.split("\n")
+    for row, col, text in code_comments(code):
+        if text in exact:
+            lines[row] = lines[row][:col] + exact[text] + lines[row][col + len(text):]
+    return "\n".join(lines)
 
 
 def N_(fragment: str) -> str:
