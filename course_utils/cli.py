@@ -18,7 +18,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from course_utils import __version__, devices, interrupts, recipes
+from course_utils import __version__, devices, distributed, interrupts, recipes
 from course_utils.checkpoints import CheckpointError
 from course_utils.data import CIFAR10_CLASSES
 from course_utils.download import OfflineError
@@ -123,7 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
                "  python -m course_utils train                       # the improved recipe\n"
                "  python -m course_utils train --recipe original     # exactly as in P27\n"
                "  python -m course_utils train --epochs 1 --limit 500 --device cpu\n"
-               "  python -m course_utils train --resume runs/<run folder> --epochs 20")
+               "  python -m course_utils train --resume runs/<run folder> --epochs 20\n"
+               "\nmany GPUs (or CPU processes), one process per device (appendix C):\n"
+               "  torchrun --standalone --nproc_per_node=2 -m course_utils train --epochs 1\n"
+               "--batch-size is per process: one step averages the gradients of N processes,\n"
+               "so the global batch is N × batch size. Rule: keep the global batch and --lr\n"
+               "(divide --batch-size by N), or when the global batch grows k-fold raise --lr\n"
+               "k-fold too (linear scaling; warm up first). Rank 0 logs, prints and saves.")
     t.add_argument("--recipe", choices=sorted(recipes.RECIPES),
                    help="'improved' (default, 0.83 on CIFAR-10 in 10 epochs) or 'original' "
                         "(P27 exactly); every setting: course_utils/recipes.py")
@@ -131,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=positive_int, metavar="N",
                    help="passes over the training set, in all (default 10; 1 in fast mode)")
     t.add_argument("--batch-size", type=positive_int, metavar="N",
-                   help=f"images per step (default: the recipe's, {_per_recipe('batch_size')})")
+                   help=f"images per step and process (default: the recipe's, "
+                        f"{_per_recipe('batch_size')})")
     t.add_argument("--lr", type=positive_number,
                    help=f"learning rate (default: the recipe's, {_per_recipe('lr')})")
     t.add_argument("--momentum", type=momentum, metavar="M",
@@ -171,17 +178,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------------------- commands
 def train(args) -> int:
-    start = recipes.read_run(args.resume) if args.resume else None  # the one read
-    settings = recipes.make_settings(
-        args.recipe, start=start, model=args.model, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, limit=args.limit,
-        seed=args.seed, device=args.device, data_dir=args.data_dir, logdir=args.logdir,
-        run_name=args.run_name, resume=args.resume, progress=not args.no_progress)
-    run_dir, history = recipes.train(settings, start)
-    if history:
-        print(f"done: test accuracy {history[-1]['test_accuracy']:.4f} after epoch "
-              f"{history[-1]['epoch']}; checkpoint {run_dir / 'checkpoints' / 'last.pt'}; "
-              f"TensorBoard: tensorboard --logdir {run_dir.parent}")
+    # under torchrun: join the job (one device per process), leave it however this ends
+    with distributed.process_group(args.device) as device:
+        # the one read: rank 0 reads the checkpoint, every process gets the same copy
+        start = distributed.share(call=lambda: recipes.read_run(args.resume)) \
+            if args.resume else None
+        settings = recipes.make_settings(
+            args.recipe, start=start, model=args.model, epochs=args.epochs,
+            batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, limit=args.limit,
+            seed=args.seed, device=device, data_dir=args.data_dir, logdir=args.logdir,
+            run_name=args.run_name, resume=args.resume, progress=not args.no_progress)
+        run_dir, history = recipes.train(settings, start)
+        if history and distributed.is_main():
+            print(f"done: test accuracy {history[-1]['test_accuracy']:.4f} after epoch "
+                  f"{history[-1]['epoch']}; checkpoint {run_dir / 'checkpoints' / 'last.pt'}; "
+                  f"TensorBoard: tensorboard --logdir {run_dir.parent}")
     return 0
 
 

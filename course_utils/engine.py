@@ -5,6 +5,10 @@ the original tags (``train_loss`` per logged step, ``test_loss`` and ``test_accu
 epoch), an atomic checkpoint after every epoch, and ``start=`` (a loaded checkpoint) that
 continues an interrupted run: same step counter, same curves, same random numbers (so a
 resumed run on the CPU ends with exactly the weights an uninterrupted one would have).
+Under ``torchrun`` (a process group set up by :mod:`course_utils.distributed`) ``fit`` wraps
+the model in ``DistributedDataParallel``, shuffles each process's shard anew every epoch,
+combines losses and accuracy over the processes, and only rank 0 shows progress, prints,
+logs and saves; checkpoints hold the plain model's weights (no ``module.`` prefix).
 ``fit`` owns no settings: the caller builds the model, loaders, optimizer, loss and device
 (:mod:`course_utils.recipes` does it for the CLI).
 
@@ -26,7 +30,7 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from course_utils import checkpoints
+from course_utils import checkpoints, distributed
 from course_utils.devices import synchronize
 from course_utils.files import atomic_copy, remove_stale_temporaries
 
@@ -59,16 +63,22 @@ def train_one_epoch(model, loader, loss_fn, optimizer, device, *, scheduler=None
         total += loss.detach() * len(labels)
         seen += len(labels)
         if step % log_every == 0:
-            value = loss.item()
+            value = _global_mean(loss.detach())
             _check_finite(value, step)
             if writer is not None:
                 writer.add_scalar("train_loss", value, step)
             bar.set_postfix(loss=f"{value:.3f}")
     if seen == 0:
         raise ValueError("the training loader produced no batches (empty data set?).")
-    mean = total.item() / seen
+    sums = distributed.all_reduce_sum(torch.stack([total, total.new_tensor(seen)]))
+    mean = (sums[0] / sums[1]).item()  # over every process's images
     _check_finite(mean, step)
     return mean, step
+
+
+def _global_mean(loss: torch.Tensor) -> float:
+    """``loss.item()``, averaged over the processes under torchrun (equal batch sizes)."""
+    return (distributed.all_reduce_sum(loss.clone()) / distributed.world_size()).item()
 
 
 def _check_finite(value: float, step: int) -> None:
@@ -83,11 +93,14 @@ def evaluate(model, loader, loss_fn=None, device=None) -> dict[str, float]:
     """Mean loss and accuracy over ``loader``, as Python floats.
 
     Runs under ``model.eval()`` and ``torch.inference_mode()`` (no gradients, like the
-    course's ``torch.no_grad()``), then puts the model back in the mode it was in.
+    course's ``torch.no_grad()``), then puts the model back in the mode it was in. Under
+    torchrun each process measures its part of the set and the sums are added up, so every
+    process returns the figures of the whole set.
 
     >>> # evaluate(model, test_loader, nn.CrossEntropyLoss(), "cpu")
     >>> # {'loss': 1.53, 'accuracy': 0.45, 'images': 10000}
     """
+    model = distributed.unwrap(model)  # no DDP forward: the processes' shards may differ
     device = torch.device(device) if device is not None else next(model.parameters()).device
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     was_training = model.training
@@ -103,9 +116,12 @@ def evaluate(model, loader, loss_fn=None, device=None) -> dict[str, float]:
             correct += (outputs.argmax(1) == labels).sum()
             seen += len(labels)
     model.train(was_training)
+    sums = distributed.all_reduce_sum(torch.stack(
+        [total_loss.double(), correct.double(), total_loss.new_tensor(seen, dtype=torch.double)]))
+    total, right, seen = sums.tolist()
     if seen == 0:
         raise ValueError("the evaluation loader produced no batches (empty data set?).")
-    return {"loss": total_loss.item() / seen, "accuracy": correct.item() / seen, "images": seen}
+    return {"loss": total / seen, "accuracy": right / seen, "images": int(seen)}
 
 
 def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn, device,
@@ -142,28 +158,34 @@ def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn, de
     start_epoch, step, history = 0, 0, []
     if start is not None:
         start_epoch, step, history = _restore(start, model, optimizer, scheduler)
+    model = distributed.wrap(model, device)  # DDP under torchrun (after the restore)
+    main = distributed.is_main()
+    progress, verbose = progress and main, (progress if verbose is None else verbose) and main
     writer = None
     if run_dir is not None:
         run_dir = Path(run_dir)
+    if run_dir is not None and main:
         remove_stale_temporaries(run_dir / "checkpoints")  # left by a run killed mid-save
         # purge_step hides events logged at steps >= step + 1 by an interrupted session
         writer = SummaryWriter(str(run_dir), purge_step=step + 1 if step else None)
-    verbose = progress if verbose is None else verbose
-    if start_epoch >= epochs:
+    if start_epoch >= epochs and main:
         print(f"[course_utils] already trained for {start_epoch} epoch(s) ≥ epochs={epochs}; "
               "nothing to do (ask for more epochs to continue).")
     try:
         for epoch in range(start_epoch, epochs):
+            distributed.set_epoch(train_loader, epoch)
             record, step = _one_epoch(model, train_loader, test_loader, loss_fn, optimizer,
                                       scheduler, device, writer, step, log_every, progress,
                                       verbose, epoch, epochs)
             history.append(record)
+            if run_dir is not None:
+                rng_state = _rng_states()  # every process takes part
             if writer is not None:
                 writer.add_scalar("test_loss", record["test_loss"], step)
                 writer.add_scalar("test_accuracy", record["test_accuracy"], step)
                 writer.flush()
                 _save_epoch(run_dir, model, optimizer, scheduler, epoch + 1, step, history,
-                            model_name, metadata)
+                            model_name, metadata, rng_state)
     finally:
         if writer is not None:
             writer.close()
@@ -197,18 +219,29 @@ def _restore(start: dict, model, optimizer, scheduler) -> tuple[int, int, list]:
     generators; returns ``(epoch, step, history)``."""
     checkpoints.restore(start, model, optimizer, scheduler)
     epoch, step = int(start.get("epoch") or 0), int(start.get("global_step") or 0)
-    set_rng_state(start.get("rng_state"))
-    print(f"[course_utils] resumed at epoch {epoch}, step {step}")
+    state = start.get("rng_state") or {}
+    ranks = state.get("ranks") or []  # one state per process, from a torchrun run
+    set_rng_state(ranks[distributed.rank()] if len(ranks) == distributed.world_size()
+                  else state)
+    if distributed.is_main():
+        print(f"[course_utils] resumed at epoch {epoch}, step {step}")
     return epoch, step, list(start.get("history") or [])
 
 
+def _rng_states() -> dict:
+    """This process's random-number state; under torchrun rank 0's, with every process's
+    under ``"ranks"`` (each rank's augmentation continues its own sequence on resume)."""
+    states = distributed.gather(get_rng_state())
+    return states[0] if len(states) == 1 else {**states[0], "ranks": states}
+
+
 def _save_epoch(run_dir: Path, model, optimizer, scheduler, epoch: int, step: int,
-                history: list, model_name, metadata) -> None:
+                history: list, model_name, metadata, rng_state: dict) -> None:
     folder = run_dir / "checkpoints"
     path = checkpoints.save_checkpoint(
         folder / f"epoch_{epoch:03d}.pt", model, optimizer, scheduler,
         model_name=model_name, epoch=epoch, global_step=step, history=list(history),
-        rng_state=get_rng_state(), **(metadata or {}))
+        rng_state=rng_state, **(metadata or {}))
     atomic_copy(path, folder / "last.pt")
 
 
@@ -231,7 +264,8 @@ def set_rng_state(state: dict | None) -> None:
 
 
 def _count(loader) -> int:
+    """Training images per epoch, over all processes."""
     dataset = getattr(loader, "dataset", None)
     if dataset is not None and not getattr(loader, "drop_last", False):
         return len(dataset)
-    return len(loader) * (getattr(loader, "batch_size", None) or 1)
+    return len(loader) * (getattr(loader, "batch_size", None) or 1) * distributed.world_size()

@@ -8,6 +8,10 @@ The three layers of ``python -m course_utils train``, settings flowing down only
 2. this module builds the run from it (:func:`build_run`) and trains it (:func:`train`);
 3. :func:`course_utils.engine.fit` runs the loop on the objects it is given.
 
+Under ``torchrun`` (process group set up, :mod:`course_utils.distributed`) every process
+builds the same run on its shard of the training set: ``batch_size`` is per process, so the
+global batch is ``batch_size × WORLD_SIZE`` (see :func:`train`).
+
 >>> settings = make_settings("original", epochs=1, limit=200, device="cpu")
 >>> settings.recipe.lr, settings.recipe.batch_size
 (0.01, 64)
@@ -23,9 +27,9 @@ from pathlib import Path
 import torch
 import torchvision.transforms as T
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
-from course_utils import checkpoints, data, engine, models
+from course_utils import checkpoints, data, distributed, engine, models
 from course_utils.devices import pick_device
 from course_utils.loaders import CIFAR10_MEAN, CIFAR10_STD, TensorLoader
 from course_utils.runs import new_run_dir
@@ -219,33 +223,49 @@ def build_loss(recipe: Recipe) -> nn.CrossEntropyLoss:
     return nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
 
 
-def build_loaders(recipe: Recipe, *, limit: int | None = None, device="cpu", data_dir=None):
+def build_loaders(recipe: Recipe, *, limit: int | None = None, device="cpu", data_dir=None,
+                  seed: int = 0):
     """``(train loader, test loader, normalize)``; ``normalize`` is ``(mean, std)`` or None.
 
-    Batches are ``(images float (B, 3, 32, 32), labels (B,))`` on ``device``.
+    Batches are ``(images float (B, 3, 32, 32), labels (B,))`` on ``device``. Under torchrun
+    each process gets its shard: of every training epoch (shuffled with ``seed + epoch``, the
+    same on every process) and of the test set.
     """
     normalize = (CIFAR10_MEAN, CIFAR10_STD) if recipe.normalize else None
+    verbose, many = distributed.is_main(), distributed.active()
     if recipe.pipeline == "tensors":  # decoded once into uint8 tensors, batches on device
-        xs, ys = data.as_tensors(data.cifar10(train=True, data_dir=data_dir), limit)
+        xs, ys = data.as_tensors(data.cifar10(train=True, data_dir=data_dir, verbose=verbose),
+                                 limit)
         drop_last = recipe.drop_last and len(ys) > recipe.batch_size  # keep one batch at least
-        train = TensorLoader(xs, ys, recipe.batch_size, shuffle=True, normalize=normalize,
-                             augment=recipe.augment, drop_last=drop_last, device=device)
-        test = TensorLoader(*data.as_tensors(data.cifar10(train=False, data_dir=data_dir)),
-                            batch_size=recipe.eval_batch_size, normalize=normalize,
-                            device=device)
+        options = dict(normalize=normalize, augment=recipe.augment, drop_last=drop_last,
+                       device=device)
+        train = (distributed.ShardedTensorLoader(xs, ys, recipe.batch_size, seed=seed, **options)
+                 if many else TensorLoader(xs, ys, recipe.batch_size, shuffle=True, **options))
+        test_x, test_y = data.as_tensors(data.cifar10(train=False, data_dir=data_dir,
+                                                      verbose=verbose))
+        part = slice(distributed.rank(), None, distributed.world_size())
+        test = TensorLoader(test_x[part], test_y[part], batch_size=recipe.eval_batch_size,
+                            normalize=normalize, device=device)
         return train, test, normalize
     if recipe.pipeline != "pil":
         raise ValueError(f"unknown pipeline {recipe.pipeline!r}; use 'pil' or 'tensors'.")
     # the course's pipeline: PIL image → (flip, shift) → ToTensor → (Normalize), every item
     steps = [T.ToTensor()] + ([T.Normalize(*normalize)] if normalize else [])
     augment = [T.RandomHorizontalFlip(), T.RandomCrop(32, 4, padding_mode="reflect")]
-    train_set = data.cifar10(train=True, data_dir=data_dir,
+    train_set = data.cifar10(train=True, data_dir=data_dir, verbose=verbose,
                              transform=T.Compose((augment if recipe.augment else []) + steps))
     if limit:
         train_set = data.spread_subset(train_set, limit)
-    test_set = data.cifar10(train=False, data_dir=data_dir, transform=T.Compose(steps))
-    train = DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True,
-                       drop_last=recipe.drop_last and len(train_set) > recipe.batch_size)
+    test_set = data.cifar10(train=False, data_dir=data_dir, transform=T.Compose(steps),
+                            verbose=verbose)
+    drop_last = recipe.drop_last and len(train_set) > recipe.batch_size
+    if many:  # DistributedSampler: this process's shard, reshuffled by fit every epoch
+        train = DataLoader(train_set, batch_size=recipe.batch_size, drop_last=drop_last,
+                           sampler=distributed.train_sampler(train_set, seed))
+        test_set = Subset(test_set, distributed.eval_indices(len(test_set)))
+    else:
+        train = DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True,
+                           drop_last=drop_last)
     return train, DataLoader(test_set, batch_size=recipe.eval_batch_size), normalize
 
 
@@ -267,8 +287,11 @@ def build_run(settings: TrainSettings) -> Run:
     torch.manual_seed(settings.seed)
     recipe = settings.recipe
     train_loader, test_loader, normalize = build_loaders(
-        recipe, limit=settings.limit, device=settings.device, data_dir=settings.data_dir)
-    model = build_model(recipe)
+        recipe, limit=settings.limit, device=settings.device, data_dir=settings.data_dir,
+        seed=settings.seed)
+    model = build_model(recipe)  # the same on every process (DDP copies rank 0's anyway)
+    if distributed.active():  # each process its own augmentation
+        torch.manual_seed(settings.seed + distributed.rank())
     optimizer = build_optimizer(recipe, model)
     scheduler = build_scheduler(recipe, optimizer, len(train_loader))
     return Run(model, optimizer, scheduler, build_loss(recipe), train_loader, test_loader,
@@ -278,17 +301,26 @@ def build_run(settings: TrainSettings) -> Run:
 def train(settings: TrainSettings, start: dict | None = None) -> tuple[Path, list[dict]]:
     """Build the run and train it with :func:`course_utils.engine.fit`; returns
     ``(run folder, history)``. A new run folder is made under ``settings.logdir`` unless
-    ``settings.resume`` names the run that ``start`` (its checkpoint) continues."""
+    ``settings.resume`` names the run that ``start`` (its checkpoint) continues.
+
+    Under torchrun (N processes): rank 0 makes the folder, prints and saves; every process
+    trains on batches of ``recipe.batch_size``, so one step sees N × batch_size images (the
+    global batch) at the same learning rate — see the scaling rule in the README.
+    """
     if (start is None) != (settings.resume is None):
         raise ValueError("a resumed run needs both settings.resume (its folder) and start "
                          "(its checkpoint, from read_run); a new run neither.")
     run = build_run(settings)
-    recipe = settings.recipe
-    run_dir = settings.resume or new_run_dir(settings.logdir, settings.run_name or recipe.name)
-    print(f"[course_utils] model {recipe.model} ({models.count_parameters(run.model):,} "
-          f"parameters), {len(run.train_loader.dataset):,} training images, {recipe.epochs} "
-          f"epoch(s), lr {recipe.lr}, batch {recipe.batch_size}, device {settings.device}, "
-          f"run folder {run_dir}")
+    recipe, n = settings.recipe, distributed.world_size()
+    run_dir = settings.resume or distributed.share(
+        call=lambda: new_run_dir(settings.logdir, settings.run_name or recipe.name))
+    batch = f"batch {recipe.batch_size}" + (
+        f" per process × {n} processes = {recipe.batch_size * n}" if n > 1 else "")
+    if distributed.is_main():
+        print(f"[course_utils] model {recipe.model} ({models.count_parameters(run.model):,} "
+              f"parameters), {len(run.train_loader.dataset):,} training images, "
+              f"{recipe.epochs} epoch(s), lr {recipe.lr}, {batch}, device {settings.device}, "
+              f"run folder {run_dir}")
     history = engine.fit(
         run.model, run.train_loader, run.test_loader, epochs=recipe.epochs,
         optimizer=run.optimizer, loss_fn=run.loss_fn, scheduler=run.scheduler,
