@@ -126,15 +126,23 @@ def main(argv: list[str] | None = None) -> int:
     """What ``python -m course_utils`` runs: handlers first, then the (slow) imports and
     :func:`course_utils.cli.main`; returns the exit code (argparse's too)."""
     install()
+    finished = False
     try:
         from course_utils import cli
 
         code = cli.main(argv)
-    except KeyboardInterrupt as exc:  # during the imports: nothing was started
-        code = report(exc, "nothing was started or written.")
+        finished = True
+        _state["done"] = True
+    except KeyboardInterrupt as exc:  # during the imports, or just after the command
+        code = report(exc, "the command had finished: everything is saved." if finished
+                      else "nothing was started or written.")
     except SystemExit as exc:  # argparse: --help, a bad option
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     _state["done"] = True
+    held = _state["held"]
+    if held is not None and _state["raised"] is None:  # came during the last writes
+        _state["raised"] = held
+        code = report(Interrupted(held), "it came as the command ended: everything is saved.")
     return code
 
 
