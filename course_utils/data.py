@@ -145,11 +145,12 @@ def _cifar10_image_folder(base: Path | None) -> Path | None:
         if damage is None and not (target / "test").is_dir():
             damage = "no test/ folder"
         if damage is not None:
-            if damage != "missing":
+            if damage == "missing":
+                print(f"[course_utils] unpacking {archive} into {target.parent} (once) …")
+            else:
                 print(f"[course_utils] the unpacked copy {target} is damaged ({damage}); "
-                      "unpacking it again.")
+                      f"unpacking {archive} again …")
                 dl.discard(target)
-            print(f"[course_utils] unpacking {archive} into {target.parent} (once) …")
             dl.unpack_folder(archive, "cifar10-jpg", target.parent)
         return target
     return None
