@@ -59,6 +59,7 @@ def open_rgb(path: str | os.PathLike, *, size: tuple[int, int] | None = None,
     path = Path(path)
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # notes on odd tags: the result or error says enough
             # Pillow only warns between 1x and 2x its limit: refuse those files as well
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
