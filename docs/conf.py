@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "docs"))
 
 from site_hooks import setup_hooks  # noqa: E402
+from site_zh import setup_zh  # noqa: E402
 
 from course_utils.settings import data_dir, fast_mode  # noqa: E402
 
@@ -36,7 +37,8 @@ language = "en"
 extensions = ["myst_nb", "sphinx-mathjax-offline"]  # MathJax served from _static: offline
 root_doc = "README"
 # What becomes a page; everything else in the repository is ignored.
-include_patterns = ["README.md", "notebooks/[0-9]*.ipynb", "docs/*.md"]
+include_patterns = ["README.md", "notebooks/[0-9]*.ipynb", "docs/*.md",
+                    "README.zh-CN.md", "notebooks/zh/[0-9]*.ipynb"]  # 中文版: docs/site_zh.py
 exclude_patterns = ["**/.ipynb_checkpoints"]
 myst_enable_extensions = ["dollarmath"]
 myst_heading_anchors = 3
@@ -52,6 +54,8 @@ nb_execution_timeout = 600 if fast_mode() else -1  # seconds per cell; full trai
 nb_execution_raise_on_error = False  # site_hooks stops the build naming every failed cell
 nb_execution_show_tb = False
 nb_execution_in_temp = False  # run in notebooks/, where a learner runs them
+# the Chinese pages show their English notebook's outputs (same code): not executed again
+nb_execution_excludepatterns = ["notebooks/zh/*.ipynb"]
 nb_merge_streams = True
 # Widgets (progress bars, explorers) need a widget manager from a CDN to show live: site_hooks
 # writes them as text from their saved state instead, and no page loads anything from outside.
@@ -94,4 +98,5 @@ def _outputs_into_the_cache(app):
 
 def setup(app):
     setup_hooks(app)
+    setup_zh(app)
     app.connect("builder-inited", _outputs_into_the_cache, priority=900)
