@@ -62,13 +62,21 @@ def exit_code(exc: BaseException) -> int:
 
 def install() -> None:
     """Handle SIGINT and SIGTERM as described above, for the rest of the process (main
-    thread only; calling it again does nothing)."""
-    if _state["installed"] or threading.current_thread() is not threading.main_thread():
+    thread only; calling it again does nothing). Never inside IPython/Jupyter: there the
+    kernel's own Ctrl+C ("Interrupt kernel") must keep working as usual."""
+    if (_state["installed"] or threading.current_thread() is not threading.main_thread()
+            or _in_ipython()):
         return
     for signum in SIGNALS:
         if signal.getsignal(signum) is not signal.SIG_IGN:  # e.g. SIGINT under nohup stays off
             signal.signal(signum, _handler)
     _state["installed"] = True
+
+
+def _in_ipython() -> bool:
+    """True inside a running IPython shell or Jupyter kernel (importing IPython is not)."""
+    ipython = sys.modules.get("IPython")
+    return getattr(ipython, "get_ipython", lambda: None)() is not None
 
 
 def _handler(signum, frame) -> None:
