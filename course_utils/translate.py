@@ -22,7 +22,6 @@ Chinese notebook differs from what this command generates.
 from __future__ import annotations
 
 import argparse
-import ast
 import copy
 import difflib
 import io
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import polib
 
-from course_utils.exercises.i18n import code_comments, split_template
+from course_utils.exercises.messages import exercise_messages
 
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
@@ -45,8 +44,6 @@ LANG, FOLDER = "zh", "zh_CN"
 OUT = NOTEBOOKS / LANG
 CATALOGUES = ROOT / "locales" / FOLDER / "notebooks"
 EXERCISES_PO = ROOT / "course_utils" / "locale" / FOLDER / "exercises.po"
-#: modules whose error messages an exercise shows (exercise 3.2 passes on tb.check_image's)
-MESSAGE_MODULES = ["image_check.py"]
 CODE_RULES = [(re.compile(r"\bchapter\((\d+)\)"), rf'chapter(\1, lang="{LANG}")')]
 _MAGIC = re.compile(r"^(\s*)[%!]")
 _NOT_PROSE = re.compile(r"#\s*(noqa|fmt:|type:|pragma)|^#[^A-Za-z]*$")
@@ -208,75 +205,18 @@ def build(name: str) -> tuple[str | None, list[str]]:
     return json.dumps(zh, sort_keys=True, indent=1, ensure_ascii=False) + "\n", problems
 
 
-# ----------------------------------------------------------------------------- exercises
-def _template(node: ast.expr) -> str | None:
-    """The source text of a message: a str constant or an f-string as written."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value.replace("{", "{{").replace("}", "}}")
-    if not isinstance(node, ast.JoinedStr):
-        return None
-    out = []
-    for part in node.values:
-        if isinstance(part, ast.Constant):
-            out.append(part.value.replace("{", "{{").replace("}", "}}"))
-        else:
-            conv = "" if part.conversion == -1 else "!" + chr(part.conversion)
-            spec = ":" + _template(part.format_spec) if part.format_spec else ""
-            out.append("{" + ast.unparse(part.value) + conv + spec + "}")
-    return "".join(out)
-
-
-def _messages_of(tree: ast.Module) -> list[ast.expr]:
-    """The texts a checker shows: messages of expect/AssertionError/_say/N_, and an
-    Exercise's prompt and hint."""
-    texts = []
-    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
-        name = getattr(call.func, "id", getattr(call.func, "attr", ""))
-        texts += {"expect": call.args[1:2], "AssertionError": call.args[:1],
-                  "_say": call.args[:1], "N_": call.args[:1],
-                  "Exercise": call.args[1:2] + [k.value for k in call.keywords
-                                                if k.arg == "hint_text"]}.get(name, [])
-    return texts
-
-
-def _solution_comments(tree: ast.Module) -> list[ast.Constant]:
-    """Each comment of an Exercise's solution_code, as a str constant (line of the code)."""
-    found = []
-    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
-        for k in call.keywords:
-            if k.arg == "solution_code" and isinstance(k.value, ast.Constant):
-                found += [ast.Constant(text, lineno=k.value.lineno + row, col_offset=col)
-                          for row, col, text in code_comments(k.value.value)
-                          if not _NOT_PROSE.search(text)]
-    return found
-
-
-def exercise_messages() -> dict[str, list[tuple[str, str]]]:
-    """template -> occurrences, for every message the exercises print (and every f-string of
-    the modules in MESSAGE_MODULES, whose errors a checker passes on)."""
-    found: dict[str, list[tuple[str, str]]] = {}
-    paths = sorted((PACKAGE / "exercises").glob("*.py")) + [PACKAGE / m for m in MESSAGE_MODULES]
-    for path in paths:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        texts = _messages_of(tree) + _solution_comments(tree)
-        if path.name in MESSAGE_MODULES:
-            specs = {id(n.format_spec) for n in ast.walk(tree) if isinstance(n, ast.FormattedValue)}
-            texts += [n for n in ast.walk(tree)
-                      if isinstance(n, ast.JoinedStr) and id(n) not in specs]
-            texts += [n.args[0] for n in ast.walk(tree) if isinstance(n, ast.Call) and n.args
-                      and getattr(n.func, "id", "").endswith("Error")]
-            texts += [n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)]
-        for arg in sorted(texts, key=lambda n: (n.lineno, n.col_offset)):
-            text = _template(arg)
-            if any(not field and re.search("[A-Za-z]", part)
-                   for field, part in split_template(text or "")):
-                where = (path.relative_to(PACKAGE.parent).as_posix(), str(arg.lineno))
-                if where not in found.setdefault(text, []):
-                    found[text].append(where)
-    return found
-
-
 # ----------------------------------------------------------------------------- update
+def _predecessor(msgid: str, where: list, candidates) -> polib.POEntry | None:
+    """The old entry a changed text most likely replaces: the closest one (similarity > 0.6),
+    or > 0.3 for an entry of the same cell."""
+    def score(e):
+        ratio = difflib.SequenceMatcher(None, e.msgid, msgid).ratio()
+        same_place = any(tuple(o) in {tuple(w) for w in where} for o in e.occurrences)
+        return ratio + (0.3 if same_place else 0.0)
+    best = max(candidates, key=score, default=None)
+    return best if best is not None and score(best) > 0.6 else None
+
+
 def merge(po: polib.POFile, wanted: dict[str, list[tuple[str, str]]]) -> polib.POFile:
     """``po`` with one entry per wanted msgid, like msgmerge (fuzzy matches, obsolete)."""
     old = lookup(po)
@@ -286,10 +226,9 @@ def merge(po: polib.POFile, wanted: dict[str, list[tuple[str, str]]]) -> polib.P
         entry = old.get(msgid)
         if entry is None:
             entry = polib.POEntry(msgid=msgid, msgstr="")
-            close = sorted(unused.values(), reverse=True,
-                           key=lambda e: difflib.SequenceMatcher(None, e.msgid, msgid).ratio())
-            if close and difflib.SequenceMatcher(None, close[0].msgid, msgid).ratio() > 0.6:
-                entry.msgstr, entry.previous_msgid = close[0].msgstr, close[0].msgid
+            previous = _predecessor(msgid, where, unused.values())
+            if previous is not None:
+                entry.msgstr, entry.previous_msgid = previous.msgstr, previous.msgid
                 entry.flags = ["fuzzy"]
         entry.occurrences = where
         merged.append(entry)
