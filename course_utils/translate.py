@@ -219,12 +219,14 @@ def _predecessor(msgid: str, where: list, candidates) -> polib.POEntry | None:
 
 def merge(po: polib.POFile, wanted: dict[str, list[tuple[str, str]]]) -> polib.POFile:
     """``po`` with one entry per wanted msgid, like msgmerge (fuzzy matches, obsolete)."""
-    old = lookup(po)
+    old = {e.msgid: e for e in sorted(po, key=lambda e: not e.obsolete)}  # active ones win
     unused = {k: e for k, e in old.items() if k not in wanted and e.msgstr}
     merged = load_po()
     for msgid, where in wanted.items():
         entry = old.get(msgid)
-        if entry is None:
+        if entry is not None:
+            entry.obsolete = False  # an obsolete translation of this very text comes back
+        else:
             entry = polib.POEntry(msgid=msgid, msgstr="")
             previous = _predecessor(msgid, where, unused.values())
             if previous is not None:
