@@ -280,3 +280,23 @@ def test_the_glossary_check_sees_prose_not_code():
     assert _glossary_misses([code_only], glossary) == []
     jupyter = polib.POEntry(msgid="restart: the kernel is restarted", msgstr="内核被重启了")
     assert _glossary_misses([jupyter], glossary) == []
+
+
+# ----------------------------------------------------------------------------- README
+def _outline(path: Path) -> tuple[int, int]:
+    """(number of ## sections, number of **entries** in the last one: Troubleshooting)."""
+    text = path.read_text(encoding="utf-8")
+    return (len(re.findall(r"^## ", text, re.MULTILINE)),
+            len(re.findall(r"^\*\*", text.split("\n## ")[-1], re.MULTILINE)))
+
+
+def test_chinese_readme_is_in_step_with_the_english_one():
+    english, chinese = ROOT / "README.md", ROOT / "README.zh-CN.md"
+    assert "(README.zh-CN.md)" in english.read_text(encoding="utf-8")
+    text = chinese.read_text(encoding="utf-8")
+    assert "(README.md)" in text
+    assert _outline(chinese) == _outline(english), (
+        "README.zh-CN.md has other sections or troubleshooting entries than README.md: "
+        "translate what changed")
+    missing = [p.name for p in ENGLISH if f"(notebooks/zh/{p.name})" not in text]
+    assert not missing, f"README.zh-CN.md's chapter table lacks {missing}"
