@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,8 +24,6 @@ def _cli(*args, cwd=None, timeout=180):
     env = {**os.environ, "COURSE_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.run([sys.executable, "-m", "course_utils", *args], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=timeout)
-
-
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +181,66 @@ def test_fast_mode_trains_one_epoch_by_default(capsys, offline, fast, tmp_path, 
     assert code == 0, err
     assert "1 epoch(s)" in out and "after epoch 1" in out
     assert "epoch 1/1: train loss" in out  # one line per epoch even without progress bars
+
+
+# ------------------------------------------------------------------------ exit codes
+def test_training_that_diverges_exits_1_in_a_real_process(tmp_path):
+    """lr 1e4 blows the loss up to nan within the first 4 steps (any seed): exit code 1 and the
+    engine's advice, no traceback."""
+    result = _cli("train", "--recipe", "original", "--lr", "1e4", "--limit", "256",
+                  "--epochs", "1", "--logdir", str(tmp_path), "--no-progress")
+    assert result.returncode == 1, result.stderr
+    assert "error: training diverged" in result.stderr and "--lr 0.01" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_exits_130_and_keeps_the_finished_epoch(tmp_path):
+    """SIGINT (Ctrl+C) to a real training process once epoch 1 is saved: exit code 130, a
+    one-line note, no traceback, and the checkpoint of epoch 1 loads."""
+    env = {**os.environ, "COURSE_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT),
+           "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "course_utils", "train", "--recipe", "original", "--limit",
+         "256", "--epochs", "1000", "--logdir", str(tmp_path), "--run-name", "stop",
+         "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    watchdog = threading.Timer(240, proc.kill)
+    watchdog.start()
+    try:
+        lines = []
+        for line in proc.stdout:  # "epoch 1/1000: ..." is printed just before the save
+            lines.append(line)
+            if line.startswith("epoch 1/1000"):
+                break
+        run = Path(next(x for x in lines if "run folder " in x).split("run folder ")[1].strip())
+        last = run / "checkpoints" / "last.pt"  # written after epoch_001.pt
+        deadline = time.monotonic() + 60
+        while not last.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert proc.poll() is None and last.exists(), "".join(lines) + proc.stderr.read()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        watchdog.cancel()
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.startswith("interrupted; the last finished epoch's checkpoint is kept")
+    assert f"--resume {run}" in err and "Traceback" not in err
+    state = checkpoints.load_checkpoint(run / "checkpoints" / "epoch_001.pt")
+    assert state["epoch"] == 1 and state["global_step"] == 4
+
+
+@pytest.mark.parametrize("error, code, message", [
+    (KeyboardInterrupt(), 130, "interrupted; no epoch had finished"),
+    (FloatingPointError("training diverged: nan"), 1, "error: training diverged: nan"),
+    (OSError(28, "No space left on device"), 1, "No space left on device"),
+    (ValueError("bad --thing"), 2, "error: bad --thing"),
+    (FileNotFoundError("no such data"), 2, "error: no such data"),
+])
+def test_each_failure_has_its_exit_code(monkeypatch, offline, run_cli, error, code, message):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(recipes, "train", fail)
+    got, out, err = run_cli("train", "--limit", "64", "--no-progress")
+    assert got == code and message in err and "Traceback" not in err + out
+    assert err.count("\n") == 1  # one line, no usage text

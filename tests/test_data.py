@@ -275,7 +275,24 @@ def test_as_tensors_and_spread_subset(monkeypatch, cache_dir):
     assert torch.equal(x[5].permute(1, 2, 0), torch.from_numpy(ds.data[5]))
     sub = data.spread_subset(ds, 50)
     assert len(sub) == 50 and {ds.targets[i] for i in sub.indices} == set(range(10))
-    assert data.safe_num_workers() >= 0
+    assert sub.indices == [0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64, 68,
+                           72, 76, 80, 84, 88, 92, 96, 100, 104, 108, 112, 116, 120, 124, 128,
+                           132, 136, 140, 144, 148, 152, 156, 160, 164, 168, 172, 176, 180, 184,
+                           188, 192, 196]
+    assert data.spread_indices(10, 4) == [0, 2, 5, 7]  # i * 10 / 4 rounded down
+    assert data.spread_indices(5, 5) == data.spread_indices(5, 9) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("platform, cpus, workers", [
+    ("linux", 8, 2), ("linux", 2, 2), ("linux", 1, 1), ("linux", None, 1),
+    ("darwin", 8, 0), ("win32", 8, 0), ("freebsd14", 4, 2),
+])
+def test_safe_num_workers_on_each_platform(monkeypatch, platform, cpus, workers):
+    """0 on macOS and Windows (workers there re-import the notebook), else up to 2 but never
+    more than the CPUs (an unknown count counts as 1)."""
+    monkeypatch.setattr(data.sys, "platform", platform)
+    monkeypatch.setattr(data.os, "cpu_count", lambda: cpus)
+    assert data.safe_num_workers() == workers
 
 
 def test_to_rgb_makes_transparency_white_and_scales_16_bit(tmp_path):

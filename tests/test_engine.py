@@ -75,7 +75,7 @@ def test_evaluate_computes_loss_and_accuracy_exactly():
     loader = DataLoader(TensorDataset(logits, labels), batch_size=7)  # uneven last batch
     result = engine.evaluate(model, loader, nn.CrossEntropyLoss())
 
-    z = logits.double().numpy()
+    z = logits.detach().double().numpy()
     log_probs = z - z.max(1, keepdims=True)
     log_probs -= np.log(np.exp(log_probs).sum(1, keepdims=True))
     expected_loss = -log_probs[np.arange(53), labels.numpy()].mean()
@@ -85,6 +85,100 @@ def test_evaluate_computes_loss_and_accuracy_exactly():
     assert result["loss"] == pytest.approx(expected_loss, rel=1e-5)
     assert result["images"] == 53
     assert model.training, "evaluate must put the model back into train mode"
+
+
+class ModeProbe(nn.Module):
+    """A linear layer that records, at every forward, whether it ran in training mode and
+    whether autograd was recording (``evaluate`` must use eval mode and no gradients)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 3)
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append((self.training, torch.is_grad_enabled()))
+        return self.linear(x)
+
+
+@pytest.mark.parametrize("train_before", [True, False])
+def test_evaluate_runs_in_eval_mode_without_gradients(train_before):
+    torch.manual_seed(0)
+    probe = ModeProbe().train(train_before)
+    loader = DataLoader(TensorDataset(torch.randn(10, 4), torch.randint(0, 3, (10,))),
+                        batch_size=4)
+    engine.evaluate(probe, loader, nn.CrossEntropyLoss(), "cpu")
+    assert probe.calls == [(False, False)] * 3  # 3 batches, every one in eval mode, no grad
+    assert probe.training is train_before  # the mode it had before
+    assert torch.is_grad_enabled()
+    probe.calls.clear()
+    engine.train_one_epoch(probe, loader, nn.CrossEntropyLoss(),
+                           torch.optim.SGD(probe.parameters(), lr=0.1), "cpu", progress=False)
+    assert probe.calls == [(True, True)] * 3  # training: train mode, gradients recorded
+
+
+def _cross_entropy(logits, labels) -> np.ndarray:
+    """Per-image cross-entropy, by hand in float64."""
+    z = logits.detach().double().numpy()
+    z = z - z.max(1, keepdims=True)
+    log_probs = z - np.log(np.exp(z).sum(1, keepdims=True))
+    return -log_probs[np.arange(len(labels)), labels.numpy()]
+
+
+def test_train_one_epoch_returns_the_mean_loss_per_image():
+    """lr = 0 keeps the weights fixed, so the epoch's loss is the mean of the per-image losses
+    of one fixed model; batches of 7 with a last batch of 4 make a mean of batch means, or a
+    sum, come out different."""
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(25, 6, generator=g), torch.randint(0, 5, (25,), generator=g)
+    torch.manual_seed(0)
+    model = nn.Linear(6, 5)
+    with torch.no_grad():
+        expected = _cross_entropy(model(x), y).mean()
+    loader = DataLoader(TensorDataset(x, y), batch_size=7)
+    mean, step = engine.train_one_epoch(model, loader, nn.CrossEntropyLoss(),
+                                        torch.optim.SGD(model.parameters(), lr=0.0), "cpu",
+                                        step=5, progress=False)
+    assert type(mean) is float and mean == pytest.approx(expected, rel=1e-6)
+    assert step == 5 + 4  # 4 batches after step 5
+    batch_means = np.mean([_cross_entropy(model(a), b).mean() for a, b in loader])
+    assert abs(batch_means - expected) > 1e-3  # the test can tell the two apart
+
+
+def _one_cycle(step, max_lr, total, pct=0.3, div=25.0, final_div=1e4):
+    """OneCycleLR's learning rate at ``step`` (cosine warm-up to ``max_lr`` over the first
+    ``pct`` of the steps, then cosine down to max_lr/div/final_div), written from its
+    definition (Smith & Topin 2018; PyTorch's two-phase form)."""
+    start, low = max_lr / div, max_lr / div / final_div
+    peak = pct * total - 1
+    if step <= peak:
+        a, b, t = start, max_lr, step / peak
+    else:
+        a, b, t = max_lr, low, (step - peak) / (total - 1 - peak)
+    return b + (a - b) / 2 * (1 + math.cos(math.pi * t))
+
+
+def test_the_scheduler_sets_the_learning_rate_of_every_step():
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=20)
+    used = []
+
+    def loss_fn(outputs, labels):  # called once per batch, before optimizer.step()
+        used.append(optimizer.param_groups[0]["lr"])
+        return nn.functional.cross_entropy(outputs, labels)
+
+    loader = DataLoader(TensorDataset(torch.randn(40, 4), torch.randint(0, 3, (40,))),
+                        batch_size=4)
+    _, step = engine.train_one_epoch(model, loader, loss_fn, optimizer, "cpu",
+                                     scheduler=scheduler, progress=False)
+    assert step == 10
+    _, step = engine.train_one_epoch(model, loader, loss_fn, optimizer, "cpu",
+                                     scheduler=scheduler, step=step, progress=False)
+    expected = [_one_cycle(t, 0.1, 20) for t in range(20)]
+    assert used == pytest.approx(expected, rel=1e-9, abs=1e-15)
+    assert used[5] == pytest.approx(0.1) and used[-1] == pytest.approx(0.1 / 25 / 1e4)
 
 
 def test_fit_logs_scalars_and_writes_checkpoints(sample, tmp_path):

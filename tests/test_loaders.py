@@ -83,3 +83,56 @@ def test_bad_input_is_rejected_with_a_clear_message(sample):
         loaders.TensorLoader(xs.float(), ys)
     with pytest.raises(ValueError, match="labels"):
         loaders.TensorLoader(xs, ys[:-1])
+
+
+def test_batches_come_from_the_loader_device():
+    """``device=`` moves the data once; every batch (images, labels, the normalisation and the
+    augmentation's random numbers) stays there. The ``meta`` device stands in for a GPU."""
+    x = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8)
+    norm = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    for kwargs in (dict(), dict(shuffle=True), dict(normalize=norm),
+                   dict(augment=True, normalize=norm)):
+        loader = loaders.TensorLoader(x, torch.arange(10), batch_size=4, device="meta", **kwargs)
+        assert loader.device == torch.device("meta") and len(loader.dataset) == 10
+        batches = list(loader)
+        assert [tuple(b.shape) for b, _ in batches] == [(4, 3, 8, 8)] * 2 + [(2, 3, 8, 8)]
+        assert {str(t.device) for batch in batches for t in batch} == {"meta"}, kwargs
+    on_cpu = loaders.TensorLoader(x, torch.arange(10))
+    assert on_cpu.device == torch.device("cpu") and on_cpu.dataset is on_cpu.images
+
+
+def test_shuffle_follows_the_given_generator_only(sample):
+    """The same seeded generator gives the same order whatever the global seed is."""
+    _, xs, ys = sample
+    ids = torch.arange(len(ys))
+    orders = []
+    for global_seed in (0, 1):
+        torch.manual_seed(global_seed)
+        loader = loaders.TensorLoader(xs, ids, batch_size=50, shuffle=True,
+                                      generator=torch.Generator().manual_seed(7))
+        orders.append(torch.cat([y for _, y in loader]))
+    assert torch.equal(orders[0], orders[1])
+    assert not torch.equal(orders[0], ids)
+
+
+def test_random_crop_uses_every_shift_from_0_to_2_pad():
+    """``random_flip_crop`` picks each shift 0…2·pad (both axes) with equal chance: over 300
+    calls all 9 values turn up (a value missing by chance: p < 1e-14)."""
+    h = w = 16
+    ramp = torch.arange(h * w, dtype=torch.float32).view(1, 1, h, w) + 1000  # distinct values
+    torch.manual_seed(0)
+    dys, dxs = set(), set()
+    pad = torch.nn.functional.pad
+    shifts = [(dy, dx) for dy in range(9) for dx in range(9)]
+    crops = torch.stack([src[0, :, dy:dy + h, dx:dx + w] for src in
+                         (pad(ramp, (4,) * 4, mode="reflect"),
+                          pad(ramp.flip(3), (4,) * 4, mode="reflect")) for dy, dx in shifts])
+    for _ in range(300):
+        out = loaders.random_flip_crop(ramp, pad=4)
+        assert out.shape == ramp.shape
+        found = (crops == out[0]).flatten(1).all(1).nonzero().flatten().tolist()
+        assert found, "not a shifted (or mirrored and shifted) copy"
+        dy, dx = shifts[found[0] % len(shifts)]
+        dys.add(dy)
+        dxs.add(dx)
+    assert dys == set(range(9)) and dxs == set(range(9))
