@@ -1,0 +1,147 @@
+"""Mutation score of the course's core modules, with mutmut (``pip install -e ".[mutation]"``).
+
+    nice python tools/mutation.py                  # every module below, one after the other
+    nice python tools/mutation.py engine loaders   # just these
+    python tools/mutation.py --list                # the modules and the tests each one uses
+
+Each module is mutated in its own work folder ``.cache/mutation/<module>/`` (a copy of the
+package, the bundled data and the tests, with a ``[tool.mutmut]`` section written for that
+module), and each mutant is checked only by the fast unit tests of that module (no notebooks,
+no browser, no ``slow`` tests); mutmut runs, for each mutant, only those of them that call the
+mutated function. One worker, one thread: the score does not depend on the machine.
+
+Prints one line per module (killed / total, the score) and writes
+``.cache/mutation/summary.json`` with the surviving mutants' names; ``mutmut show NAME`` in
+the module's work folder prints a survivor's diff. TESTING.md records the last full run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".cache" / "mutation"
+
+#: module -> (files to mutate, the unit tests that check it)
+MODULES = {
+    "engine": (["course_utils/engine.py"], ["tests/test_engine.py"]),
+    "loaders": (["course_utils/loaders.py"], ["tests/test_loaders.py"]),
+    "checkpoints": (["course_utils/checkpoints.py"], ["tests/test_checkpoints.py"]),
+    "data": (["course_utils/data.py"], ["tests/test_data.py"]),
+    "layers": (["course_utils/layers.py"], ["tests/test_layers.py"]),
+    "recipes": (["course_utils/recipes.py"], ["tests/test_recipes.py"]),
+    "cli": (["course_utils/cli.py"], ["tests/test_cli.py"]),
+}
+#: what the tests read besides the package (REPO_ROOT is the work folder's mutants/)
+COPIED = ["data", "README.md"]
+TEST_SUPPORT = ["tests/conftest.py", "tests/__init__.py"]
+
+
+def _toml_list(items) -> str:
+    return "[" + ", ".join(json.dumps(str(i)) for i in items) + "]"
+
+
+def prepare(name: str) -> Path:
+    """A fresh work folder for ``name``: package, data, its tests, a pyproject for mutmut."""
+    files, tests = MODULES[name]
+    folder = WORK / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "course_utils", folder / "course_utils", ignore=ignore)
+    for item in COPIED:
+        src = ROOT / item
+        if src.is_dir():
+            shutil.copytree(src, folder / item, ignore=ignore)
+        elif src.exists():
+            shutil.copy2(src, folder / item)
+    (folder / "tests").mkdir()
+    for item in (*TEST_SUPPORT, *tests):
+        if (ROOT / item).exists():
+            shutil.copy2(ROOT / item, folder / item)
+    pytest_section = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    pytest_section = pytest_section[pytest_section.index("[tool.pytest.ini_options]"):]
+    (folder / "pyproject.toml").write_text(
+        "[tool.mutmut]\n"
+        'source_paths = ["course_utils"]\n'
+        f"only_mutate = {_toml_list(files)}\n"
+        f"also_copy = {_toml_list(COPIED)}\n"
+        f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
+        'pytest_add_cli_args = ["-m", "not slow and not browser", "-p", "no:cacheprovider", '
+        '"-q"]\n'
+        "timeout_multiplier = 5.0\n\n" + pytest_section,
+        encoding="utf-8")
+    return folder
+
+
+def run(name: str) -> dict:
+    folder = prepare(name)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "COURSE_OFFLINE": "1", "MPLBACKEND": "Agg"}
+    env.pop("CI", None)  # unit tests, not fast-mode notebooks
+    t0 = time.monotonic()
+    log = folder / "mutmut.log"
+    with open(log, "w", encoding="utf-8") as out:
+        subprocess.run(["mutmut", "run", "--max-children", "1"], cwd=folder, env=env,
+                       stdout=out, stderr=subprocess.STDOUT, check=False)
+    subprocess.run(["mutmut", "export-cicd-stats"], cwd=folder, env=env,
+                   capture_output=True, check=False)
+    stats_file = folder / "mutants" / "mutmut-cicd-stats.json"
+    stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    listing = subprocess.run(["mutmut", "results", "--all", "true"], cwd=folder, env=env,
+                             capture_output=True, text=True, check=False).stdout
+    survivors = sorted(line.split(":")[0].strip() for line in listing.splitlines()
+                       if line.strip().endswith(": survived"))
+    others = sorted(line.strip() for line in listing.splitlines()
+                    if ":" in line and not line.strip().endswith((": killed", ": survived")))
+    killed, total = stats.get("killed", 0), stats.get("total", 0)
+    if not total or not killed + stats.get("survived", 0):
+        tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+        raise RuntimeError(f"mutmut did not test the mutants of {name}; its log {log} ends:\n"
+                           + tail)
+    return {"module": name, "files": MODULES[name][0], "tests": MODULES[name][1],
+            "killed": killed, "total": total, "stats": stats,
+            "score": round(killed / total, 4) if total else None,
+            "survivors": survivors, "not_killed_other": others,
+            "minutes": round((time.monotonic() - t0) / 60, 1), "log": str(log)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", metavar="MODULE",
+                        help=f"modules to mutate (default: all of {', '.join(MODULES)})")
+    parser.add_argument("--list", action="store_true", help="show the modules and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, (files, tests) in MODULES.items():
+            print(f"{name:12} {' '.join(files)}  <-  {' '.join(tests)}")
+        return 0
+    unknown = sorted(set(args.modules) - set(MODULES))
+    if unknown:
+        parser.error(f"unknown module(s) {', '.join(unknown)}; choose from {', '.join(MODULES)}")
+    if shutil.which("mutmut") is None:
+        print('mutmut is not installed: pip install -e ".[mutation]"', file=sys.stderr)
+        return 2
+    summary_file = WORK / "summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
+    for name in args.modules or list(MODULES):
+        result = run(name)
+        summary[name] = result
+        WORK.mkdir(parents=True, exist_ok=True)
+        summary_file.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        score = f"{result['score']:.1%}" if result["score"] is not None else "n/a"
+        print(f"{name:12} killed {result['killed']}/{result['total']} = {score}, "
+              f"{len(result['survivors'])} survived ({result['minutes']} min)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
