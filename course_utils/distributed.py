@@ -111,6 +111,17 @@ def process_group(device):
         cleanup()
 
 
+@contextlib.contextmanager
+def main_first():
+    """``with main_first():`` rank 0 runs the block first (downloads or decodes the data into
+    the cache), the other processes after it has finished (then from the cache)."""
+    if active() and not is_main():
+        dist.barrier()
+    yield
+    if active() and is_main():
+        dist.barrier()
+
+
 # ------------------------------------------------------------------------ collectives
 def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     """``values`` summed over the processes, in place (unchanged in a single process).

@@ -286,9 +286,10 @@ def build_run(settings: TrainSettings) -> Run:
     """Seed, then build loaders, model, optimizer, scheduler and loss for ``settings``."""
     torch.manual_seed(settings.seed)
     recipe = settings.recipe
-    train_loader, test_loader, normalize = build_loaders(
-        recipe, limit=settings.limit, device=settings.device, data_dir=settings.data_dir,
-        seed=settings.seed)
+    with distributed.main_first():  # under torchrun: one process downloads, not all at once
+        train_loader, test_loader, normalize = build_loaders(
+            recipe, limit=settings.limit, device=settings.device, data_dir=settings.data_dir,
+            seed=settings.seed)
     model = build_model(recipe)  # the same on every process (DDP copies rank 0's anyway)
     if distributed.active():  # each process its own augmentation
         torch.manual_seed(settings.seed + distributed.rank())
