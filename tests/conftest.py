@@ -15,10 +15,16 @@ import pytest
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 _real_create_connection = socket.create_connection
+_real_getaddrinfo = socket.getaddrinfo
+
+#: every attempt of the running test to reach a non-loopback address: (how, address)
+ATTEMPTS: list[tuple[str, object]] = []
 
 
 def _is_loopback(address) -> bool:
     host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
     if not isinstance(host, str):
         return False
     if host == "localhost":
@@ -33,34 +39,70 @@ class NetworkBlocked(OSError):
     """A test tried to reach the internet."""
 
 
+def _block(how: str, address):
+    """Count the attempt, then refuse it (every way of connecting ends here)."""
+    ATTEMPTS.append((how, address))
+    raise NetworkBlocked(f"network blocked in tests: {how} to {address!r}")
+
+
 def _guarded_connect(self, address):
     if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
-        raise NetworkBlocked(f"network blocked in tests: connect to {address!r}")
+        _block("connect", address)
     return _real_connect(self, address)
 
 
 def _guarded_connect_ex(self, address):
     if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
-        raise NetworkBlocked(f"network blocked in tests: connect_ex to {address!r}")
+        _block("connect_ex", address)
     return _real_connect_ex(self, address)
 
 
 def _guarded_create_connection(address, *args, **kwargs):
     if not _is_loopback(address):
-        raise NetworkBlocked(f"network blocked in tests: connect to {address!r}")
+        _block("create_connection", address)
     return _real_create_connection(address, *args, **kwargs)
+
+
+def _needs_dns(host) -> bool:
+    """True for a host name other than localhost (an IP literal or None/"" needs no lookup)."""
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    if not host or _is_loopback(host):
+        return False
+    try:
+        ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return True
+    return False
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    """Name lookups (DNS) are network traffic too; IP literals and localhost pass (their
+    connection is checked by the guards above)."""
+    if _needs_dns(host):
+        _block("getaddrinfo", host)
+    return _real_getaddrinfo(host, *args, **kwargs)
 
 
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
-    """Block every non-loopback connection (loopback stays open for TensorBoard/Jupyter)."""
+    """Block every non-loopback connection and name lookup (loopback stays open for
+    TensorBoard/Jupyter); each attempt is counted in ``ATTEMPTS`` (``network_attempts``)."""
     from course_utils import download
 
+    ATTEMPTS.clear()
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
     monkeypatch.setattr(socket, "create_connection", _guarded_create_connection)
+    monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
     monkeypatch.setattr(download, "_probe_cache", {})
     yield
+
+
+@pytest.fixture
+def network_attempts():
+    """The list of ``(how, address)`` network attempts the test has made so far."""
+    return ATTEMPTS
 
 
 @pytest.fixture

@@ -110,7 +110,10 @@ def test_class_defined_in_main_cannot_be_unpickled_elsewhere(tmp_path):
         checkpoints.load_whole_model(path, trust=True)
 
 
-def test_gpu_saved_checkpoint_loads_on_cpu_through_map_location(tmp_path):
+def test_gpu_saved_checkpoint_loads_on_cpu_through_map_location(tmp_path, monkeypatch):
+    """A file saved on a GPU, opened on a machine without CUDA (simulated on every machine,
+    GPU or not): the P32 error, the course's clear message, then map_location="cpu" works."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     model, optimizer, _ = _trained_pair()
     state = {"model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
              "model_name": "tudui", "epoch": 1}
@@ -118,11 +121,10 @@ def test_gpu_saved_checkpoint_loads_on_cpu_through_map_location(tmp_path):
     assert _storage_locations(path) == {"cuda:0"}  # exactly what a GPU save records
     assert _storage_locations(files.atomic_save(state, tmp_path / "cpu.pt")) == {"cpu"}
 
-    if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="CUDA"):
-            torch.load(path, weights_only=True)  # the P32 error, without map_location
-        with pytest.raises(CheckpointError, match="map_location='cpu'"):
-            checkpoints.load_checkpoint(path, map_location=None)
+    with pytest.raises(RuntimeError, match="CUDA"):
+        torch.load(path, weights_only=True)  # the P32 error, without map_location
+    with pytest.raises(CheckpointError, match="map_location='cpu'"):
+        checkpoints.load_checkpoint(path, map_location=None)
     fresh = models.Tudui()
     loaded = checkpoints.load_checkpoint(path, fresh)  # map_location="cpu" by default
     assert all(t.device.type == "cpu" for t in loaded["model_state"].values())

@@ -282,6 +282,7 @@ def test_fit_stores_metadata_in_every_checkpoint(sample, tmp_path):
 
 
 def test_divergence_stops_with_a_clear_error(sample):
+    torch.manual_seed(0)
     model = models.Tudui()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e6)
     with pytest.raises(FloatingPointError, match="Lower the learning rate"):
@@ -296,6 +297,7 @@ def test_divergence_stops_with_a_clear_error(sample):
     (dict(epochs=1, metadata={"model_state": 1}), "reserved"),
 ])
 def test_fit_rejects_bad_arguments(sample, kwargs, message):
+    torch.manual_seed(0)
     model = models.Tudui()
     with pytest.raises(ValueError, match=message):
         engine.fit(model, [], [], optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
@@ -304,6 +306,7 @@ def test_fit_rejects_bad_arguments(sample, kwargs, message):
 
 def test_fit_owns_no_settings(sample):
     """The loss and the device are the caller's choice: leaving one out is an error."""
+    torch.manual_seed(0)
     model = models.Tudui()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(TypeError, match="loss_fn"):
@@ -313,30 +316,64 @@ def test_fit_owns_no_settings(sample):
 
 
 def test_empty_loader_is_reported():
+    torch.manual_seed(0)
     model = models.Tudui()
     with pytest.raises(ValueError, match="no batches"):
         engine.evaluate(model, [], device="cpu")
 
 
 # ----------------------------------------------------------------------------- devices
-def test_pick_device_and_available_devices():
+@pytest.mark.parametrize("gpus, mps, auto, names", [
+    (0, False, "cpu", ["cpu"]),
+    (0, True, "mps", ["mps", "cpu"]),
+    (2, False, "cuda", ["cuda:0", "cuda:1", "cpu"]),
+    (1, True, "cuda", ["cuda:0", "mps", "cpu"]),
+])
+def test_pick_device_and_available_devices(monkeypatch, gpus, mps, auto, names):
+    """Each kind of machine simulated (CUDA GPUs, Apple MPS, CPU only): auto picks
+    cuda → mps → cpu, and asking for a device that is not there names what is."""
     from course_utils import devices
 
-    assert devices.pick_device("cpu", verbose=False) == torch.device("cpu")
-    assert devices.pick_device(torch.device("cpu"), verbose=False).type == "cpu"
-    auto = devices.pick_device("auto", verbose=False)
-    assert auto.type == ("cuda" if torch.cuda.is_available() else auto.type)
-    names = devices.available_devices()
-    assert names[-1] == "cpu" and (str(auto) in names or f"{auto}:0" in names)
-    for bad in ("gpu", "meta", "cuda:99"):
-        with pytest.raises(ValueError, match="available|not a device|not supported"):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(devices, "_mps_available", lambda: mps)
+    assert devices.available_devices() == names
+    assert devices.pick_device("auto", verbose=False) == torch.device(auto)
+    assert devices.pick_device(None, verbose=False) == torch.device(auto)
+    assert devices.pick_device(" cpu ", verbose=False) == torch.device("cpu")
+    assert devices.pick_device(torch.device("cpu"), verbose=False) == torch.device("cpu")
+    for bad in ("gpu", "meta", f"cuda:{gpus}"):
+        with pytest.raises(ValueError, match="available|not a device|not supported") as err:
             devices.pick_device(bad, verbose=False)
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="no CUDA GPU"):
+        assert ", ".join(names) in str(err.value) or "not a device" in str(err.value)
+    if gpus:
+        assert devices.pick_device("cuda:1" if gpus > 1 else "cuda", verbose=False) == \
+            torch.device("cuda:1" if gpus > 1 else "cuda")
+        with pytest.raises(ValueError, match=f"this machine has {gpus} GPU"):
+            devices.pick_device(f"cuda:{gpus}", verbose=False)
+    else:
+        with pytest.raises(ValueError, match="no CUDA GPU is available"):
             devices.pick_device("cuda", verbose=False)
+    if mps:
+        assert devices.pick_device("mps", verbose=False) == torch.device("mps")
+    else:
+        with pytest.raises(ValueError, match="MPS is not available"):
+            devices.pick_device("mps", verbose=False)
+
+
+def test_pick_device_says_what_it_picked(monkeypatch, capsys):
+    from course_utils import devices
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(devices, "_mps_available", lambda: False)
+    devices.pick_device("auto")
+    assert capsys.readouterr().out == "[course_utils] training on cpu (cpu)\n"
+    devices.pick_device("cpu", verbose=False)
+    assert capsys.readouterr().out == ""
 
 
 def test_time_training_measures_real_steps():
+    torch.manual_seed(0)
     from course_utils import devices
 
     model = models.Tudui()

@@ -3,9 +3,11 @@ downloads fall back to the bundled samples quickly, and at once with COURSE_OFFL
 
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -77,16 +79,37 @@ def test_hymenoptera_without_network_falls_back_to_the_sample(online_mode, capsy
     assert "bundled sample" in out and "download.pytorch.org" in out
 
 
-def test_course_offline_never_touches_the_network(monkeypatch, cache_dir, capsys):
-    """COURSE_OFFLINE=1: no connection is even attempted, and the samples come at once."""
-    attempts = []
-    real = socket.socket.connect
+def test_the_guard_counts_every_way_to_open_a_connection(network_attempts):
+    """The counter used below sees socket.connect, connect_ex, create_connection, name
+    lookups and what urllib / http.client / download.host_reachable do on top of them."""
+    no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    ways = {
+        "connect": lambda: socket.socket().connect(("8.8.8.8", 53)),
+        "connect_ex": lambda: socket.socket().connect_ex(("8.8.8.8", 53)),
+        "create_connection": lambda: socket.create_connection(("1.1.1.1", 443), timeout=5),
+        "getaddrinfo": lambda: socket.getaddrinfo("www.cs.toronto.edu", 443),
+        "urlopen": lambda: no_proxy.open("http://download.pytorch.org/x.zip", timeout=5),
+        "http.client": lambda: http.client.HTTPSConnection("example.com", timeout=5).connect(),
+    }
+    for how, attempt in ways.items():
+        before = len(network_attempts)
+        with pytest.raises(OSError, match="network blocked"):
+            attempt()
+        assert len(network_attempts) == before + 1, how
+    assert not download.host_reachable("http://example.com/", timeout=5)
+    assert [how for how, _ in network_attempts] == [
+        "connect", "connect_ex", "create_connection", "getaddrinfo", "create_connection",
+        "create_connection", "getaddrinfo"]
+    with socket.socket() as s:  # loopback is neither blocked nor counted
+        s.connect_ex(("127.0.0.1", 9))
+    assert socket.getaddrinfo("localhost", 80) and socket.getaddrinfo("93.184.215.14", 80)
+    assert len(network_attempts) == 7
 
-    def counting_connect(self, address):
-        attempts.append(address)
-        return real(self, address)
 
-    monkeypatch.setattr(socket.socket, "connect", counting_connect)
+def test_course_offline_never_touches_the_network(monkeypatch, cache_dir, capsys,
+                                                  network_attempts):
+    """COURSE_OFFLINE=1: no connection or name lookup is even attempted (counted by the
+    guard, see above), and the samples come at once."""
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     t0 = time.monotonic()
     folder = data.hymenoptera()
@@ -97,4 +120,5 @@ def test_course_offline_never_touches_the_network(monkeypatch, cache_dir, capsys
     assert "COURSE_OFFLINE=1" in capsys.readouterr().out
     with pytest.raises(download.OfflineError, match="COURSE_OFFLINE=1"):
         download.download(data.HYMENOPTERA_URL, cache_dir / "h.zip")
-    assert attempts == []
+    assert not download.host_reachable(data.HYMENOPTERA_URL)
+    assert network_attempts == []
