@@ -47,7 +47,7 @@ KILLS = 20
 TAGS = ("train_loss", "test_loss", "test_accuracy")
 
 ZYGOTE = textwrap.dedent("""
-    import io, json, os, sys, time
+    import io, json, os, signal, sys, time
     import torch
     from torch import nn
     import course_utils.cli  # the slow imports, once: every child starts with them done
@@ -93,26 +93,33 @@ ZYGOTE = textwrap.dedent("""
     nn.CrossEntropyLoss.forward, torch.save = slow_loss, slow_save
     efw._AsyncWriter.flush, efw._AsyncWriter.close = flush, close
     print("ready", flush=True)
+    SIGNALS = {signal.SIGINT, signal.SIGTERM}
     for line in sys.stdin:
         job = json.loads(line)
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # held until the child is ready
         pid = os.fork()
-        if pid == 0:  # the child: a train process
+        if pid == 0:  # the child: a train process, as python -m course_utils runs it
             code = 70
             try:
+                interrupts.install()
                 os.setpgid(0, 0)
                 trigger.update(job.get("trigger") or {})
                 for fd, name in ((1, job["out"]), (2, job["err"])):
                     target = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
                     os.dup2(target, fd)
                     os.close(target)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
                 code = interrupts.main(job["argv"])
                 interrupts.leave(code)
+            except KeyboardInterrupt as exc:  # came before interrupts.main began
+                code = interrupts.report(exc, "nothing was started or written.")
             except SystemExit as exc:
                 code = exc.code
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code if isinstance(code, int) else 70)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
         print(json.dumps({"pid": pid}), flush=True)
         _, status = os.waitpid(pid, 0)
         print(json.dumps({"pid": pid, "code": os.waitstatus_to_exitcode(status)}), flush=True)
@@ -184,13 +191,22 @@ def _clean_end(code: int, err: Path, sig: int) -> None:
     assert lines[-1].startswith("interrupted; "), text
 
 
-def _no_temporaries(run_dir: Path) -> None:
-    left = [p.name for p in run_dir.rglob("*") if p.name.endswith((".tmp", ".part"))]
-    assert not left, f"half-written files left behind: {left}"
+def _temporaries(run_dir: Path | None) -> set[str]:
+    if run_dir is None:
+        return set()
+    return {p.name for p in run_dir.rglob("*") if p.name.endswith((".tmp", ".part"))}
+
+
+def _no_temporaries(run_dir: Path, before: set[str] = frozenset()) -> None:
+    """No half-written file left — none but those a SIGKILL left ``before`` (the next run's
+    fit removes them when it gets that far)."""
+    left = _temporaries(run_dir) - set(before)
+    assert not left, f"half-written files left behind: {sorted(left)}"
 
 
 def _printed_epochs(out: Path) -> int:
-    found = re.findall(r"^epoch (\d+)/\d+: train loss", out.read_text("utf-8"), re.M)
+    text = out.read_text("utf-8") if out.exists() else ""  # killed before it opened the file
+    found = re.findall(r"^epoch (\d+)/\d+: train loss", text, re.M)
     return max(map(int, found), default=0)
 
 
@@ -207,66 +223,8 @@ def _wait_for_save(folder: Path, pid: int, timeout: float) -> bool:
     return False
 
 
-def test_twenty_kills_and_resumes_end_exactly_like_an_uninterrupted_run(zygote, tmp_path):
-    seed = int(os.environ.get("CHAOS_SEED", "20261129"))
-    rng = random.Random(seed)
-    print(f"chaos seed {seed} (rerun with CHAOS_SEED={seed})")
-
-    t0 = time.monotonic()
-    pid, out, err = zygote.start(_train(tmp_path / "whole"))
-    assert zygote.wait(pid) == 0, err.read_text()
-    whole_s = time.monotonic() - t0
-    (whole,) = (tmp_path / "whole").iterdir()
-
-    logdir = tmp_path / "killed"
-    run_dir, saved, kills = None, 0, []
-    for i in range(KILLS):
-        argv = _train(logdir) if run_dir is None else \
-            ["train", "--resume", str(run_dir), "--no-progress"]
-        sig = rng.choice([signal.SIGKILL] * 4 + [signal.SIGINT] * 4 + [signal.SIGTERM] * 2)
-        in_save = run_dir is not None and rng.random() < 0.3
-        delay = rng.uniform(0.0, whole_s * 2.5 / EPOCHS)  # up to ~2.5 epochs
-        pid, out, err = zygote.start(argv)
-        if in_save:
-            hit = _wait_for_save(run_dir / "checkpoints", pid, 10)
-            moment = "inside a checkpoint save" if hit else "after the run ended"
-        else:
-            time.sleep(delay)
-            moment = f"{delay:.3f} s after the start"
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-        code = zygote.wait(pid)
-        kills.append(f"{i + 1}: {signal.Signals(sig).name} {moment} -> exit {code}")
-        if sig != signal.SIGKILL:
-            _clean_end(code, err, sig)
-        else:
-            assert code in (-signal.SIGKILL, 0), err.read_text()
-        if run_dir is None:
-            made = list(logdir.iterdir()) if logdir.is_dir() else []
-            run_dir = made[0] if made and (made[0] / "checkpoints").is_dir() else None
-            if run_dir is None:
-                for d in made:  # killed before its first checkpoint: start afresh
-                    shutil.rmtree(d)
-                print(kills[-1] + ", no checkpoint yet")
-                continue
-        found = checkpoints.load_latest(run_dir, verbose=False)
-        now = found[1]["epoch"] if found else 0
-        # never more than the current epoch lost, never a step back
-        assert now >= max(saved, _printed_epochs(out) - 1), kills
-        if sig != signal.SIGKILL:
-            _no_temporaries(run_dir)
-        saved = now
-        kills[-1] += f", epoch {saved}/{EPOCHS} saved"
-        print(kills[-1])
-        if saved == EPOCHS:
-            break
-    assert len(kills) == KILLS, f"the run ended after {len(kills)} kills: make it longer"
-
-    pid, out, err = zygote.start(["train", "--resume", str(run_dir), "--no-progress"])
-    assert zygote.wait(pid) == 0, err.read_text()
-    _no_temporaries(run_dir)
+def _same_as(run_dir: Path, whole: Path) -> None:
+    """Same steps, same TensorBoard curves (no step twice, none missing), same weights."""
     got = checkpoints.load_checkpoint(run_dir / "checkpoints" / "last.pt")
     want = checkpoints.load_checkpoint(whole / "checkpoints" / "last.pt")
     assert (got["epoch"], got["global_step"]) == (want["epoch"], want["global_step"])
@@ -282,6 +240,81 @@ def test_twenty_kills_and_resumes_end_exactly_like_an_uninterrupted_run(zygote, 
         torch.testing.assert_close(got["model_state"][name], tensor, msg=name)
 
 
+def test_twenty_kills_and_resumes_end_exactly_like_an_uninterrupted_run(zygote, tmp_path):
+    """Kill, resume, kill … 20 times. A run that reaches its last epoch in between is compared
+    with the uninterrupted one and a new run takes the remaining kills."""
+    seed = int(os.environ.get("CHAOS_SEED", "20261129"))
+    rng = random.Random(seed)
+    print(f"chaos seed {seed} (rerun with CHAOS_SEED={seed})")
+
+    t0 = time.monotonic()
+    pid, out, err = zygote.start(_train(tmp_path / "whole"))
+    assert zygote.wait(pid) == 0, err.read_text()
+    whole_s = time.monotonic() - t0
+    (whole,) = (tmp_path / "whole").iterdir()
+
+    rounds = 1
+    logdir, run_dir, saved, kills, compared = tmp_path / "killed1", None, 0, [], 0
+    landed = 0  # signals that reached a running process (a finished one exits 0)
+    while landed < KILLS:
+        argv = _train(logdir) if run_dir is None else \
+            ["train", "--resume", str(run_dir), "--no-progress"]
+        sig = rng.choice([signal.SIGKILL] * 4 + [signal.SIGINT] * 4 + [signal.SIGTERM] * 2)
+        in_save = run_dir is not None and rng.random() < 0.3
+        delay = rng.uniform(0.0, whole_s * 2.5 / EPOCHS)  # up to ~2.5 epochs
+        before = _temporaries(run_dir)
+        pid, out, err = zygote.start(argv)
+        if in_save:
+            hit = _wait_for_save(run_dir / "checkpoints", pid, 10)
+            moment = "inside a checkpoint save" if hit else "after the run ended"
+        else:
+            time.sleep(delay)
+            moment = f"{delay:.3f} s after the start"
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+        code = zygote.wait(pid)
+        landed += code != 0
+        kills.append(f"{len(kills) + 1}: {signal.Signals(sig).name} {moment} -> exit {code}")
+        if sig != signal.SIGKILL:
+            _clean_end(code, err, sig)
+        else:
+            assert code in (-signal.SIGKILL, 0), kills
+        if run_dir is None:
+            made = list(logdir.iterdir()) if logdir.is_dir() else []
+            run_dir = made[0] if made and checkpoints.load_latest(made[0], verbose=False) \
+                else None
+            if run_dir is None:
+                for d in made:  # killed before its first checkpoint: start afresh
+                    shutil.rmtree(d)
+                print(kills[-1] + ", no checkpoint yet")
+                continue
+        found = checkpoints.load_latest(run_dir, verbose=False)
+        now = found[1]["epoch"] if found else 0
+        # never more than the current epoch lost, never a step back
+        assert now >= max(saved, _printed_epochs(out) - 1), kills
+        if sig != signal.SIGKILL:
+            _no_temporaries(run_dir, before)
+        saved = now
+        kills[-1] += f", epoch {saved}/{EPOCHS} saved (run {rounds})"
+        print(kills[-1])
+        if saved == EPOCHS:  # finished between the kills: check it, start another run
+            _same_as(run_dir, whole)
+            compared, rounds = compared + 1, rounds + 1
+            logdir, run_dir, saved = tmp_path / f"killed{rounds}", None, 0
+
+    if run_dir is not None:  # the last run, resumed once more without a kill, to the end
+        pid, out, err = zygote.start(["train", "--resume", str(run_dir), "--no-progress"])
+        assert zygote.wait(pid) == 0, err.read_text()
+        _no_temporaries(run_dir)
+        _same_as(run_dir, whole)
+        compared += 1
+    print(f"{landed} kills ({len(kills)} signals sent); {compared} interrupted run(s) equal to "
+          "the uninterrupted one")
+    assert compared >= 1
+
+
 @pytest.mark.parametrize(("at", "count", "sig"), [
     ("step", 9, signal.SIGINT),        # inside an epoch (the second one)
     ("evaluate", 1, signal.SIGTERM),   # during the first evaluation
@@ -292,7 +325,7 @@ def test_twenty_kills_and_resumes_end_exactly_like_an_uninterrupted_run(zygote, 
 def test_a_signal_at_a_named_moment_is_clean(zygote, tmp_path, at, count, sig):
     logdir = tmp_path / "runs"
     argv = ["train", "--recipe", "original", "--epochs", "3", "--limit", "40", "--batch-size",
-            "10", "--device", "cpu", "--logdir", str(logdir), "--no-progress"]
+            "10", "--device", "cpu", "--logdir", str(logdir)]  # with progress bars (tqdm)
     pid, out, err = zygote.start(argv, {"at": at, "count": count, "signal": int(sig)})
     code = zygote.wait(pid)
     assert code == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], err.read_text()

@@ -152,6 +152,21 @@ def test_data_sets_load_or_name_the_bad_file(cache_dir, sample):
                 _clean_error(exc, photo)
 
 
+ALL_MODES = ["1", "L", "P", "RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "LAB", "HSV", "I",
+             "F", "LA", "La", "PA", "I;16", "I;16L", "I;16B", "I;16N"]
+
+
+@settings(FUZZ, max_examples=int(60 * SCALE))
+@given(mode=st.sampled_from(ALL_MODES), width=st.integers(1, 300), height=st.integers(1, 300),
+       topk=st.integers(1, 10))
+def test_pil_images_of_every_mode_are_predicted(shipped, mode, width, height, topk):
+    """A PIL image (not a file) of any mode and size: preprocess gives (1, 3, 32, 32)."""
+    model, info = shipped
+    image = Image.new(mode, (width, height))
+    assert predict.preprocess(image, info["normalize"]).shape == (1, 3, 32, 32)
+    assert len(predict.predict_image(model, image, topk, normalize=info["normalize"])) == topk
+
+
 # ------------------------------------------------------------------- command lines
 VALUES = st.one_of(
     st.integers(-10**6, 10**6).map(str),

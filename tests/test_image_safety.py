@@ -155,3 +155,20 @@ def test_photo_folders_and_the_demo_photos_go_through_the_same_check(tmp_path, b
     assert opened == [(478, 354)]
     assert len(refused) == 1 and "b.png" in refused[0]
     assert data.open_rgb is images.open_rgb and data.to_rgb is images.to_rgb
+
+
+def test_the_sample_batches_are_built_through_the_same_check(tmp_path, cache_dir, monkeypatch):
+    """cifar_batches writes CIFAR-10's pickles from the sample's image files: a refused file
+    there is named too (the bundled sample has none; a copy with one stands in for it)."""
+    from course_utils import cifar_batches as cb
+
+    sample = tmp_path / "sample"
+    shutil.copytree(data.CIFAR10_SAMPLE, sample)
+    bomb = _png_declaring(sample / "test" / "ship" / "zz_bomb.png", 20000, 20000)
+    monkeypatch.setattr(data, "CIFAR10_SAMPLE", sample)
+    cb.sample_files.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=f"{bomb}.*refused for safety"):
+            cb.write_sample_batches(tmp_path / "root")
+    finally:
+        cb.sample_files.cache_clear()
