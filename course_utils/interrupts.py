@@ -109,7 +109,10 @@ def _retry_later(signum: int) -> None:
     def again():
         if _state["held"] == signum and not _state["done"] and _state["raised"] is None:
             _state["held"] = None
-            signal.pthread_kill(threading.main_thread().ident, signum)
+            if hasattr(signal, "pthread_kill"):  # POSIX: to the main thread itself
+                signal.pthread_kill(threading.main_thread().ident, signum)
+            else:  # Windows: Python runs the handler in the main thread anyway
+                signal.raise_signal(signum)
 
     timer = threading.Timer(_RETRY_S, again)
     timer.daemon = True
