@@ -105,6 +105,23 @@ def network_attempts():
     return ATTEMPTS
 
 
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI a browser test may not skip: CI installs Chromium (``.ci/run``), so a skip
+    there means a test silently did not run. It is reported as a failure with the reason."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and item.get_closest_marker("browser") and _in_ci():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        reason = str(reason).removeprefix("Skipped: ")
+        report.outcome = "failed"
+        report.longrepr = f"CI must run the browser tests, but this one skipped: {reason}"
+
+
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch):
     """A private, empty course cache (downloads and decoded arrays go here)."""

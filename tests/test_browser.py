@@ -5,8 +5,8 @@
 * JupyterLab on 127.0.0.1 opens a chapter notebook, runs all cells from the Run menu, and
   renders their output; afterwards no server or kernel process is left.
 
-Needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them); where they
-cannot be installed these tests skip and say why (``pytest -rs`` prints the reason).
+Needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them); under CI
+(``CI`` set) their absence fails these tests, elsewhere they skip and say why (``pytest -rs``).
 """
 
 from __future__ import annotations
@@ -25,17 +25,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from _browser_kit import CHROMEDRIVER, CHROMIUM, in_ci, why_no_browser
 
 from course_utils import _tb_server, checkpoints, data, engine, loaders, models, tb
 from course_utils.settings import REPO_ROOT
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser",
-                                                "google-chrome"))), None)
-CHROMEDRIVER = shutil.which("chromedriver") or next(
-    (p for p in ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
-     if os.access(p, os.X_OK)), None)
 TAGS = ("train_loss", "test_loss", "test_accuracy")
 # every <path> inside the page, shadow DOMs included (TensorBoard's charts live in them)
 DEEP_PATH_CLASSES = """
@@ -52,22 +48,12 @@ return found;
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _why_no_browser() -> str | None:
-    if CHROMIUM is None:
-        return "no Chromium here (apt-get install chromium chromium-driver)"
-    if CHROMEDRIVER is None:
-        return "no chromedriver here (apt-get install chromium-driver)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e '.[dev]')"
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     """Headless Chromium through the system chromedriver (never downloads a driver)."""
-    reason = _why_no_browser()
+    reason = why_no_browser()
+    if reason and in_ci():  # CI installs Chromium: its absence is a failure there
+        pytest.fail(f"CI must run the browser tests, but {reason}", pytrace=False)
     if reason:  # a warning shows in pytest's summary even without -rs
         warnings.warn(f"browser tests skipped: {reason}", stacklevel=1)
         pytest.skip(reason)

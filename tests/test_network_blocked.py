@@ -4,10 +4,14 @@ downloads fall back to the bundled samples quickly, and at once with COURSE_OFFL
 from __future__ import annotations
 
 import http.client
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +126,32 @@ def test_course_offline_never_touches_the_network(monkeypatch, cache_dir, capsys
         download.download(data.HYMENOPTERA_URL, cache_dir / "h.zip")
     assert not download.host_reachable(data.HYMENOPTERA_URL)
     assert network_attempts == []
+
+
+def test_under_ci_a_skipped_browser_test_fails(tmp_path):
+    """The conftest turns a browser test's skip into a failure when CI is set (and only then):
+    a missing Chromium cannot pass unseen in CI."""
+    (tmp_path / "conftest.py").write_text(
+        (Path(__file__).parent / "conftest.py").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers = browser: needs Chromium\n")
+    (tmp_path / "test_x.py").write_text(
+        "import pytest\n\n"
+        "@pytest.mark.browser\n"
+        "def test_needs_chromium():\n"
+        "    pytest.skip('no Chromium here')\n\n"
+        "def test_other_skip():\n"
+        "    pytest.skip('not this platform')\n", encoding="utf-8")
+    outcomes = {}
+    for ci in ("true", ""):
+        env = {**os.environ, "CI": ci}
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfs",
+             "-m", "", "test_x.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=120)
+        outcomes[ci] = result.stdout.strip().splitlines()[-1]
+        if ci:
+            assert result.returncode == 1
+            assert "CI must run the browser tests, but this one skipped: no Chromium here" \
+                in result.stdout
+    assert outcomes["true"].startswith("1 failed, 1 skipped")
+    assert outcomes[""].startswith("2 skipped")
