@@ -236,7 +236,7 @@ def build_loaders(recipe: Recipe, *, limit: int | None = None, device="cpu", dat
     if recipe.pipeline == "tensors":  # decoded once into uint8 tensors, batches on device
         xs, ys = data.as_tensors(data.cifar10(train=True, data_dir=data_dir, verbose=verbose),
                                  limit)
-        drop_last = recipe.drop_last and len(ys) > recipe.batch_size  # keep one batch at least
+        drop_last = recipe.drop_last and _shard(len(ys)) > recipe.batch_size  # ≥ 1 batch
         options = dict(normalize=normalize, augment=recipe.augment, drop_last=drop_last,
                        device=device)
         train = (distributed.ShardedTensorLoader(xs, ys, recipe.batch_size, seed=seed, **options)
@@ -258,7 +258,7 @@ def build_loaders(recipe: Recipe, *, limit: int | None = None, device="cpu", dat
         train_set = data.spread_subset(train_set, limit)
     test_set = data.cifar10(train=False, data_dir=data_dir, transform=T.Compose(steps),
                             verbose=verbose)
-    drop_last = recipe.drop_last and len(train_set) > recipe.batch_size
+    drop_last = recipe.drop_last and _shard(len(train_set)) > recipe.batch_size
     if many:  # DistributedSampler: this process's shard, reshuffled by fit every epoch
         train = DataLoader(train_set, batch_size=recipe.batch_size, drop_last=drop_last,
                            sampler=distributed.train_sampler(train_set, seed))
@@ -267,6 +267,11 @@ def build_loaders(recipe: Recipe, *, limit: int | None = None, device="cpu", dat
         train = DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True,
                            drop_last=drop_last)
     return train, DataLoader(test_set, batch_size=recipe.eval_batch_size), normalize
+
+
+def _shard(n: int) -> int:
+    """Training images per process (all ``n`` without torchrun)."""
+    return -(-n // distributed.world_size())
 
 
 @dataclass
