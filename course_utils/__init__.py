@@ -4,10 +4,15 @@ One module per job, named the way a beginner would guess:
 
 * :mod:`course_utils.settings`     – fast mode (CI), folders, offline switch
 * :mod:`course_utils.data`         – CIFAR-10, ants/bees, demo photos, image folders
+* :mod:`course_utils.images`       – photo files: list them, open them safely as RGB
+* :mod:`course_utils.image_check`  – ``check_image``: the CHW/HWC layout before ``add_image``
+* :mod:`course_utils.cifar_batches` – the bundled sample in the official CIFAR-10 file format
+* :mod:`course_utils.caches`       – cache files that detect damage and are rebuilt
 * :mod:`course_utils.download`     – bounded, checksummed downloads
 * :mod:`course_utils.models`       – the course's Tudui network and its variants, FastCNN
 * :mod:`course_utils.recipes`      – every training setting in one table; build and train a run
 * :mod:`course_utils.engine`       – ``train_one_epoch`` / ``evaluate`` / ``fit``
+* :mod:`course_utils.distributed`  – one process per device under ``torchrun`` (DDP)
 * :mod:`course_utils.checkpoints`  – the checkpoint format: save, safe load, newest of a run
 * :mod:`course_utils.runs`         – a new folder for every run
 * :mod:`course_utils.files`        – atomic file writes
@@ -16,10 +21,12 @@ One module per job, named the way a beginner would guess:
 * :mod:`course_utils.loaders`      – ``TensorLoader``: fast batches from uint8 tensors
 * :mod:`course_utils.layers`       – conv/pool output sizes, the conv-arithmetic explorer
 * :mod:`course_utils.predict`      – classify photos with a trained checkpoint
-* :mod:`course_utils.tb`           – launch TensorBoard, read event files back
+* :mod:`course_utils.tb`           – launch/show TensorBoard, read event files back, plot them
 * :mod:`course_utils.viz`          – image grids and the transforms playground
 * :mod:`course_utils.exercises`    – ``check()`` / ``hint()`` / ``solution()``
 * :mod:`course_utils.cli`          – ``python -m course_utils train|predict``
+* :mod:`course_utils.interrupts`   – Ctrl+C / SIGTERM: one line, exit code 130 / 143
+* :mod:`course_utils.translate`    – the Chinese notebooks, generated from the English ones
 """
 
 from course_utils.settings import fast_mode, scaled
