@@ -213,9 +213,13 @@ def build_scheduler(recipe: Recipe, optimizer, steps_per_epoch: int):
     if recipe.schedule == "none":
         return None
     if recipe.schedule == "onecycle":
+        # OneCycleLR divides by (warm-up steps − 1): a warm-up of exactly one step (e.g. 4
+        # steps in all) is 0/0, so such a short run warms up for two steps instead
+        total = recipe.epochs * steps_per_epoch
+        pct_start = recipe.pct_start if recipe.pct_start * total != 1 else 2 / total
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=recipe.lr, epochs=recipe.epochs,
-            steps_per_epoch=steps_per_epoch, pct_start=recipe.pct_start)
+            steps_per_epoch=steps_per_epoch, pct_start=pct_start)
     raise ValueError(f"unknown schedule {recipe.schedule!r}; use 'none' or 'onecycle'.")
 
 
