@@ -269,3 +269,20 @@ def test_bad_input_is_reported_by_every_process_with_exit_code_2(job, tmp_path):
             assert f"[default{rank}]:Traceback" not in both
         # torchrun's failure report lists the exit code of every process
         assert re.findall(r"^ *exitcode *: *(-?\d+) \(pid", both, re.M) == ["2", "2"], both
+
+
+@pytest.mark.slow
+def test_the_improved_recipe_trains_on_sharded_tensors(job, tmp_path):
+    """The default recipe (uint8 tensors, augmentation, BatchNorm, one-cycle) under torchrun:
+    --limit 600 → 300 images per process, batch 64 → 4 full batches each (drop_last)."""
+    proc = job(["--epochs", "1", "--limit", "600", "--batch-size", "64", "--no-progress",
+                "--logdir", "runs"])
+    assert _finish(proc, 240, job.tag) == 0, _read(tmp_path, "job")[1]
+    out, _ = _read(tmp_path, "job")
+    assert "batch 64 per process × 2 processes = 128" in out and out.count("epoch 1/1:") == 1
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    state = checkpoints.load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert state["global_step"] == 4  # steps per process = steps of the global batch
+    assert len(state["rng_state"]["ranks"]) == 2  # each process's augmentation stream
+    models.FastCNN().load_state_dict(state["model_state"])
+    assert 0 <= state["history"][0]["test_accuracy"] <= 1
