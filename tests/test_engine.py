@@ -381,3 +381,175 @@ def test_time_training_measures_real_steps():
     speed = devices.time_training(model, "cpu", batch_size=8, steps=2, warmup=1)
     assert speed > 0 and math.isfinite(speed)
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+# ------------------------------------------------------------------ fit's reporting
+def _tiny_fit(capsys, **kwargs):
+    """fit on 24 random 4-feature points (3 batches of 8), 2 epochs; returns (history,
+    stdout, stderr)."""
+    ds = TensorDataset(*_tiny_data())
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    capsys.readouterr()
+    history = engine.fit(model, DataLoader(ds, batch_size=8), DataLoader(ds, batch_size=10),
+                         epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                         loss_fn=nn.CrossEntropyLoss(label_smoothing=0.2), device="cpu",
+                         **kwargs)
+    out, err = capsys.readouterr()
+    return model, history, out, err
+
+
+def test_fit_history_and_epoch_lines(capsys):
+    model, history, out, err = _tiny_fit(capsys, progress=False, verbose=True)
+    assert err == ""  # no progress bars
+    assert [sorted(h) for h in history] == [sorted(
+        ["epoch", "step", "train_loss", "test_loss", "test_accuracy", "lr", "seconds",
+         "images_per_second"])] * 2
+    lines = out.splitlines()
+    assert len(lines) == 2
+    for h, line in zip(history, lines, strict=True):
+        assert line == (f"epoch {h['epoch']}/2: train loss {h['train_loss']:.4f}, test loss "
+                        f"{h['test_loss']:.4f}, test accuracy {h['test_accuracy']:.4f} "
+                        f"({h['seconds']:.1f} s)")
+        assert 0 < h["seconds"] < 60 and h["lr"] == 0.1
+        assert h["images_per_second"] == pytest.approx(24 / h["seconds"])
+    # the test loss is measured with the caller's loss function (label smoothing here)
+    loader = DataLoader(TensorDataset(*_tiny_data()), batch_size=10)
+    final = engine.evaluate(model, loader, nn.CrossEntropyLoss(label_smoothing=0.2), "cpu")
+    assert history[-1]["test_loss"] == pytest.approx(final["loss"], rel=1e-6)
+    assert history[-1]["test_accuracy"] == final["accuracy"]
+
+
+def _tiny_data():
+    g = torch.Generator().manual_seed(5)
+    return torch.randn(24, 4, generator=g), torch.randint(0, 3, (24,), generator=g)
+
+
+@pytest.mark.parametrize("progress, verbose, bars, lines", [
+    (False, None, False, False), (True, None, True, True),
+    (True, False, True, False), (False, True, False, True),
+])
+def test_fit_progress_bars_and_epoch_lines_follow_the_flags(capsys, progress, verbose, bars,
+                                                            lines):
+    _, _, out, err = _tiny_fit(capsys, progress=progress, verbose=verbose)
+    assert ("epoch 1/2" in err and "epoch 2/2" in err) is bars, err
+    assert out.count("epoch ") == (2 if lines else 0), out
+    assert "nothing to do" not in out
+
+
+def test_fit_defaults_show_bars_and_log_every_10_steps(capsys, tmp_path):
+    g = torch.Generator().manual_seed(5)
+    ds = TensorDataset(torch.randn(96, 4, generator=g), torch.randint(0, 3, (96,), generator=g))
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    engine.fit(model, DataLoader(ds, batch_size=4), DataLoader(ds, batch_size=32), epochs=1,
+               optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+               loss_fn=nn.CrossEntropyLoss(), device="cpu", run_dir=tmp_path)
+    out, err = capsys.readouterr()
+    assert "epoch 1/1" in err and out.startswith("epoch 1/1: train loss")
+    assert [s for s, _ in read_scalars(tmp_path)["train_loss"]] == [10, 20]  # 24 steps
+
+
+def test_a_finished_run_says_so_in_one_line(sample, tmp_path, capsys):
+    _run(sample, 1, run_dir=tmp_path)
+    capsys.readouterr()
+    _run(sample, 1, run_dir=tmp_path, resume=True)
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "[course_utils] already trained for 1 epoch(s) ≥ epochs=1; nothing to do (ask for "
+        "more epochs to continue).")
+
+
+def test_fit_steps_saves_and_resumes_the_scheduler(tmp_path):
+    """OneCycleLR through fit: the rate of every epoch's end follows the schedule, the
+    checkpoint holds the scheduler's position, and a resumed run continues it exactly."""
+    x, y = _tiny_data()
+
+    def run(run_dir, epochs, resume=False):
+        torch.manual_seed(0)
+        model = nn.Linear(4, 3)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=10)
+        found = checkpoints.load_latest(run_dir, verbose=False) if resume else None
+        history = engine.fit(model, DataLoader(TensorDataset(x, y), batch_size=8),
+                             DataLoader(TensorDataset(x, y), batch_size=24), epochs=epochs,
+                             optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(),
+                             device="cpu", scheduler=scheduler, run_dir=run_dir,
+                             start=found[1] if found else None, progress=False)
+        return model, history
+
+    whole, history = run(tmp_path / "whole", 3)
+    assert [h["lr"] for h in history] == pytest.approx([_one_cycle(t, 0.1, 10)
+                                                        for t in (3, 6, 9)])
+    state = checkpoints.load_checkpoint(tmp_path / "whole" / "checkpoints" / "epoch_002.pt")
+    assert state["scheduler_state"]["last_epoch"] == 6
+    assert set(state["rng_state"]) == ({"cpu", "cuda"} if torch.cuda.is_available() else
+                                       {"cpu"})  # one process: no per-rank states
+    run(tmp_path / "split", 2)
+    resumed, again = run(tmp_path / "split", 3, resume=True)
+    assert [h["lr"] for h in again] == [h["lr"] for h in history]
+    assert torch.equal(whole.weight, resumed.weight)
+
+
+def test_a_start_without_epoch_or_step_counts_from_zero(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    state = {"model_state": model.state_dict(), "epoch": None, "global_step": None}
+    x, y = _tiny_data()
+    history = engine.fit(model, DataLoader(TensorDataset(x, y), batch_size=8),
+                         DataLoader(TensorDataset(x, y), batch_size=24), epochs=2,
+                         optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                         loss_fn=nn.CrossEntropyLoss(), device="cpu", start=state,
+                         progress=False)
+    assert [(h["epoch"], h["step"]) for h in history] == [(1, 3), (2, 6)]
+    assert "resumed at epoch 0, step 0" in capsys.readouterr().out
+
+
+class _Batches:
+    """A loader without a dataset: only ``len`` and (optionally) ``batch_size``."""
+
+    def __init__(self, n, batch_size=None):
+        self.n, self.batch_size = n, batch_size
+
+    def __len__(self):
+        return self.n
+
+
+def test_images_per_epoch_for_each_kind_of_loader():
+    ds = TensorDataset(torch.zeros(25, 1), torch.zeros(25))
+    cases = [(DataLoader(ds, batch_size=7), 25), (DataLoader(ds, batch_size=7, drop_last=True), 21),
+             (loaders.TensorLoader(torch.zeros(25, 1, 2, 2, dtype=torch.uint8), torch.zeros(25),
+                                   batch_size=7, drop_last=True), 21),
+             (_Batches(4, batch_size=7), 28), (_Batches(4), 4), ([(0, 0)] * 3, 3)]
+    for loader, images in cases:
+        count = engine._count(loader)
+        assert type(count) is int and count == images, (loader, count)
+
+
+def test_rng_state_carries_every_cuda_generator(monkeypatch):
+    """The CUDA part, simulated: saved when CUDA is there, restored only onto the same number
+    of GPUs (a checkpoint from a 2-GPU machine resumes on a 1-GPU machine)."""
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all",
+                        lambda: [torch.tensor([1], dtype=torch.uint8),
+                                 torch.tensor([2], dtype=torch.uint8)])
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    state = engine.get_rng_state()
+    assert set(state) == {"cpu", "cuda"} and [s.item() for s in state["cuda"]] == [1, 2]
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    saved = engine.get_rng_state()
+    torch.rand(5)
+    engine.set_rng_state(saved)
+    assert torch.equal(torch.rand(3), expected)
+    assert [[s.item() for s in r] for r in restored] == [[1, 2]]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    engine.set_rng_state(saved)  # 2 saved GPU states, 1 GPU here: CPU state only
+    engine.set_rng_state({"cpu": saved["cpu"]})  # saved without CUDA
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    engine.set_rng_state(saved)  # saved with CUDA, no CUDA here
+    assert len(restored) == 1
+    engine.set_rng_state(None)  # a checkpoint without random-number state: nothing happens
+    engine.set_rng_state({})
