@@ -101,6 +101,12 @@ def test_batches_come_from_the_loader_device():
     assert on_cpu.device == torch.device("cpu") and on_cpu.dataset is on_cpu.images
 
 
+def test_default_batch_size_is_64(sample):
+    _, xs, ys = sample
+    sizes = [len(y) for _, y in loaders.TensorLoader(xs, ys)]
+    assert sizes == [64, 64, 64, 8]  # 200 test images of the sample
+
+
 def test_shuffle_follows_the_given_generator_only(sample):
     """The same seeded generator gives the same order whatever the global seed is."""
     _, xs, ys = sample

@@ -2,6 +2,8 @@
 
     nice python tools/mutation.py                  # every module below, one after the other
     nice python tools/mutation.py engine loaders   # just these
+    python tools/mutation.py --again engine        # after adding tests: re-run only the
+                                                   # mutants that were not killed last time
     python tools/mutation.py --list                # the modules and the tests each one uses
 
 Each module is mutated in its own work folder ``.cache/mutation/<module>/`` (a copy of the
@@ -82,27 +84,51 @@ def prepare(name: str) -> Path:
     return folder
 
 
-def run(name: str) -> dict:
-    folder = prepare(name)
+def refresh_tests(name: str) -> Path:
+    """For ``--again``: the same work folder and mutants, the current tests; mutmut collects
+    again which tests call which function (new tests count)."""
+    folder = WORK / name
+    for item in (*TEST_SUPPORT, *MODULES[name][1]):
+        for base in (folder, folder / "mutants"):
+            if (ROOT / item).exists():
+                shutil.copy2(ROOT / item, base / item)
+    for stale in ("mutmut-stats.json",):
+        (folder / "mutants" / stale).unlink(missing_ok=True)
+    return folder
+
+
+def _listing(folder: Path, env) -> list[tuple[str, str]]:
+    out = subprocess.run(["mutmut", "results", "--all", "true"], cwd=folder, env=env,
+                         capture_output=True, text=True, check=False).stdout
+    return [(a.strip(), b.strip()) for a, _, b in
+            (line.rpartition(":") for line in out.splitlines() if ":" in line)]
+
+
+def run(name: str, again: bool = False) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "COURSE_OFFLINE": "1", "MPLBACKEND": "Agg"}
     env.pop("CI", None)  # unit tests, not fast-mode notebooks
+    if again and (WORK / name / "mutants").is_dir():
+        folder = refresh_tests(name)
+        names = [m for m, status in _listing(folder, env) if status != "killed"]
+    else:
+        folder, names = prepare(name), []
     t0 = time.monotonic()
-    log = folder / "mutmut.log"
+    log = folder / ("mutmut-again.log" if again else "mutmut.log")
     with open(log, "w", encoding="utf-8") as out:
-        subprocess.run(["mutmut", "run", "--max-children", "1"], cwd=folder, env=env,
+        subprocess.run(["mutmut", "run", "--max-children", "1", *names], cwd=folder, env=env,
                        stdout=out, stderr=subprocess.STDOUT, check=False)
     subprocess.run(["mutmut", "export-cicd-stats"], cwd=folder, env=env,
                    capture_output=True, check=False)
     stats_file = folder / "mutants" / "mutmut-cicd-stats.json"
     stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
-    listing = subprocess.run(["mutmut", "results", "--all", "true"], cwd=folder, env=env,
-                             capture_output=True, text=True, check=False).stdout
-    survivors = sorted(line.split(":")[0].strip() for line in listing.splitlines()
-                       if line.strip().endswith(": survived"))
-    others = sorted(line.strip() for line in listing.splitlines()
-                    if ":" in line and not line.strip().endswith((": killed", ": survived")))
-    killed, total = stats.get("killed", 0), stats.get("total", 0)
+    listing = _listing(folder, env)
+    survivors = sorted(m for m, status in listing if status == "survived")
+    others = sorted(f"{m}: {status}" for m, status in listing
+                    if status not in ("killed", "survived"))
+    # a mutant that makes the tests hang (timeout) or crash (segfault) is caught too
+    killed = sum(stats.get(k, 0) for k in ("killed", "timeout", "segfault"))
+    total = stats.get("total", 0)
     if not total or not killed + stats.get("survived", 0):
         tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
         raise RuntimeError(f"mutmut did not test the mutants of {name}; its log {log} ends:\n"
@@ -118,6 +144,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", metavar="MODULE",
                         help=f"modules to mutate (default: all of {', '.join(MODULES)})")
+    parser.add_argument("--again", action="store_true",
+                        help="re-run only the mutants not killed last time, with the current "
+                             "tests (same work folder)")
     parser.add_argument("--list", action="store_true", help="show the modules and exit")
     args = parser.parse_args(argv)
     if args.list:
@@ -133,12 +162,12 @@ def main(argv=None) -> int:
     summary_file = WORK / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
     for name in args.modules or list(MODULES):
-        result = run(name)
+        result = run(name, again=args.again)
         summary[name] = result
         WORK.mkdir(parents=True, exist_ok=True)
         summary_file.write_text(json.dumps(summary, indent=1), encoding="utf-8")
         score = f"{result['score']:.1%}" if result["score"] is not None else "n/a"
-        print(f"{name:12} killed {result['killed']}/{result['total']} = {score}, "
+        print(f"{name:12} caught {result['killed']}/{result['total']} = {score}, "
               f"{len(result['survivors'])} survived ({result['minutes']} min)", flush=True)
     return 0
 
