@@ -252,7 +252,11 @@ def test_ctrl_c_ends_every_process_and_the_run_resumes_under_torchrun(job, tmp_p
 
 
 @pytest.mark.slow
-def test_bad_input_is_reported_by_every_process_with_exit_code_2(job, tmp_path):
+def test_bad_input_gives_exit_code_2_from_each_process_that_starts(job, tmp_path):
+    """Every process that reaches its command line reports the bad input itself (one line,
+    exit code 2); none hangs. torchrun stops the others as soon as one has ended, so a
+    process still starting Python on a busy machine can be stopped (SIGTERM) before that —
+    with no traceback either way."""
     cases = [
         (["--epochs", "0"], "argument --epochs: 0 must be at least 1"),  # refused by argparse
         (["--resume", "empty"], "has no readable checkpoint"),  # found by rank 0, shared
@@ -263,12 +267,16 @@ def test_bad_input_is_reported_by_every_process_with_exit_code_2(job, tmp_path):
         _finish(proc, 120, job.tag)
         out, err = _read(tmp_path, f"bad{i}")
         both = out + err
-        for rank in (0, 1):  # --tee 3 prefixes each process's lines with [default<rank>]
-            line = f"[default{rank}]:python -m course_utils train: error: "
-            assert re.search(re.escape(line) + ".*" + re.escape(message), both), both
+        # torchrun's failure report: every process's rank and exit code
+        codes = dict(re.findall(r"rank +: (\d) \(local_rank: \d\)\s+exitcode +: (-?\d+)", both))
+        assert sorted(codes) == ["0", "1"] and "2" in codes.values(), both
+        for rank, code in codes.items():  # --tee 3 prefixes each process's lines
             assert f"[default{rank}]:Traceback" not in both
-        # torchrun's failure report lists the exit code of every process
-        assert re.findall(r"^ *exitcode *: *(-?\d+) \(pid", both, re.M) == ["2", "2"], both
+            if code == "2":
+                line = f"[default{rank}]:python -m course_utils train: error: "
+                assert re.search(re.escape(line) + ".*" + re.escape(message), both), both
+            else:
+                assert code in ("-15", "143"), both  # stopped by torchrun's SIGTERM
 
 
 @pytest.mark.slow
