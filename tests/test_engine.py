@@ -318,8 +318,32 @@ def test_fit_owns_no_settings(sample):
 def test_empty_loader_is_reported():
     torch.manual_seed(0)
     model = models.Tudui()
-    with pytest.raises(ValueError, match="no batches"):
+    with pytest.raises(ValueError) as err:
         engine.evaluate(model, [], device="cpu")
+    assert str(err.value) == "the evaluation loader produced no batches (empty data set?)."
+    with pytest.raises(ValueError) as err:
+        engine.train_one_epoch(model, [], nn.CrossEntropyLoss(),
+                               torch.optim.SGD(model.parameters(), lr=0.1), "cpu")
+    assert str(err.value) == "the training loader produced no batches (empty data set?)."
+
+
+def test_train_one_epoch_defaults_bar_and_logging(capsys, tmp_path):
+    """Defaults: counts steps from 0, logs every 10th step, shows a progress bar named
+    "train" counting batches, and removes it when the epoch ends."""
+    g = torch.Generator().manual_seed(5)
+    ds = TensorDataset(torch.randn(84, 4, generator=g), torch.randint(0, 3, (84,), generator=g))
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    with SummaryWriter(str(tmp_path)) as writer:
+        _, step = engine.train_one_epoch(model, DataLoader(ds, batch_size=4),
+                                         nn.CrossEntropyLoss(),
+                                         torch.optim.SGD(model.parameters(), lr=0.1), "cpu",
+                                         writer=writer)
+    assert step == 21
+    assert [s for s, _ in read_scalars(tmp_path)["train_loss"]] == [10, 20]
+    err = capsys.readouterr().err
+    assert "train: " in err and "batch/s" in err and "21/21" in err
+    assert err.endswith("\r")  # leave=False: the finished bar is wiped from the line
 
 
 # ----------------------------------------------------------------------------- devices
@@ -553,3 +577,32 @@ def test_rng_state_carries_every_cuda_generator(monkeypatch):
     assert len(restored) == 1
     engine.set_rng_state(None)  # a checkpoint without random-number state: nothing happens
     engine.set_rng_state({})
+
+
+class _EpochLoader(DataLoader):
+    """A loader that records ``set_epoch`` calls (as DistributedSampler/sharded loaders get)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.epochs = []
+
+    def set_epoch(self, epoch):
+        self.epochs.append(epoch)
+
+
+def test_fit_tells_the_loader_each_epoch(tmp_path):
+    x, y = _tiny_data()
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loader = _EpochLoader(TensorDataset(x, y), batch_size=8)
+    kwargs = dict(optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(), device="cpu",
+                  run_dir=tmp_path, progress=False)
+    engine.fit(model, loader, DataLoader(TensorDataset(x, y), batch_size=24), epochs=2,
+               **kwargs)
+    assert loader.epochs == [0, 1]
+    loader.epochs.clear()
+    start = checkpoints.load_latest(tmp_path, verbose=False)[1]
+    engine.fit(model, loader, DataLoader(TensorDataset(x, y), batch_size=24), epochs=3,
+               start=start, **kwargs)
+    assert loader.epochs == [2]

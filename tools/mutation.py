@@ -3,7 +3,7 @@
     nice python tools/mutation.py                  # every module below, one after the other
     nice python tools/mutation.py engine loaders   # just these
     python tools/mutation.py --again engine        # after adding tests: re-run only the
-                                                   # mutants that were not killed last time
+                                                   # mutants that survived last time
     python tools/mutation.py --list                # the modules and the tests each one uses
 
 Each module is mutated in its own work folder ``.cache/mutation/<module>/`` (a copy of the
@@ -110,7 +110,7 @@ def run(name: str, again: bool = False) -> dict:
     env.pop("CI", None)  # unit tests, not fast-mode notebooks
     if again and (WORK / name / "mutants").is_dir():
         folder = refresh_tests(name)
-        names = [m for m, status in _listing(folder, env) if status != "killed"]
+        names = [m for m, status in _listing(folder, env) if status == "survived"]
     else:
         folder, names = prepare(name), []
     t0 = time.monotonic()
@@ -145,8 +145,8 @@ def main(argv=None) -> int:
     parser.add_argument("modules", nargs="*", metavar="MODULE",
                         help=f"modules to mutate (default: all of {', '.join(MODULES)})")
     parser.add_argument("--again", action="store_true",
-                        help="re-run only the mutants not killed last time, with the current "
-                             "tests (same work folder)")
+                        help="re-run only the mutants that survived last time, with the "
+                             "current tests (same work folder)")
     parser.add_argument("--list", action="store_true", help="show the modules and exit")
     args = parser.parse_args(argv)
     if args.list:
@@ -160,11 +160,10 @@ def main(argv=None) -> int:
         print('mutmut is not installed: pip install -e ".[mutation]"', file=sys.stderr)
         return 2
     summary_file = WORK / "summary.json"
-    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
     for name in args.modules or list(MODULES):
         result = run(name, again=args.again)
+        summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
         summary[name] = result
-        WORK.mkdir(parents=True, exist_ok=True)
         summary_file.write_text(json.dumps(summary, indent=1), encoding="utf-8")
         score = f"{result['score']:.1%}" if result["score"] is not None else "n/a"
         print(f"{name:12} caught {result['killed']}/{result['total']} = {score}, "
