@@ -538,12 +538,21 @@ class _Batches:
         return self.n
 
 
+class _WithDataset(_Batches):
+    """A loader with a dataset but no ``drop_last`` attribute (counts the whole dataset)."""
+
+    def __init__(self, dataset, n, batch_size=None):
+        super().__init__(n, batch_size)
+        self.dataset = dataset
+
+
 def test_images_per_epoch_for_each_kind_of_loader():
     ds = TensorDataset(torch.zeros(25, 1), torch.zeros(25))
     cases = [(DataLoader(ds, batch_size=7), 25), (DataLoader(ds, batch_size=7, drop_last=True), 21),
              (loaders.TensorLoader(torch.zeros(25, 1, 2, 2, dtype=torch.uint8), torch.zeros(25),
                                    batch_size=7, drop_last=True), 21),
-             (_Batches(4, batch_size=7), 28), (_Batches(4), 4), ([(0, 0)] * 3, 3)]
+             (_Batches(4, batch_size=7), 28), (_Batches(4), 4), ([(0, 0)] * 3, 3),
+             (_WithDataset(ds, 4, batch_size=7), 25)]
     for loader, images in cases:
         count = engine._count(loader)
         assert type(count) is int and count == images, (loader, count)
