@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from course_utils.exercises import Exercise, expect
+from course_utils.exercises.i18n import N_
 from course_utils.models import Tudui, count_parameters
 
 
@@ -18,7 +19,7 @@ def _count(answer, what):
 
 
 def _check_q1(answer):
-    value = _count(answer, "the number of features")
+    value = _count(answer, N_("the number of features"))
     features = Tudui().model[:7]  # the convolutions, poolings and Flatten
     expected = features(torch.zeros(1, 3, 64, 64)).shape[1]
     expect(value != 1024, "1024 is right for 32×32 images; each 2×2 pooling halves the side, "
@@ -85,7 +86,7 @@ q2 = Exercise(
 
 
 def _check_q3(answer):
-    value = _count(answer, "the number of parameters")
+    value = _count(answer, N_("the number of parameters"))
     conv = nn.Conv2d(3, 32, kernel_size=5, padding=2)
     expected = sum(p.numel() for p in conv.parameters())
     expect(value != 3 * 32 * 5 * 5, f"{value} counts the weights only; every output channel also "
@@ -133,10 +134,12 @@ def _check_q4(answer):
             except RuntimeError as exc:
                 raise AssertionError(f"layer {i} ({name}) cannot take the shape "
                                      f"{tuple(h.shape)}: {exc}") from None
-            got = tuple(h.shape)
-            hint = " (a 3×3 kernel keeps the size with padding=1)" if name == "Conv2d" else ""
-            expect(got == (batch, *shape), f"after layer {i} ({name}) the shape is {got}; "
-                   f"the specification says {(batch, *shape)}{hint}.")
+            got, want = tuple(h.shape), (batch, *shape)
+            expect(got == want or name != "Conv2d", f"after layer {i} ({name}) the shape is "
+                   f"{got}; the specification says {want} (a 3×3 kernel keeps the size with "
+                   "padding=1).")
+            expect(got == want, f"after layer {i} ({name}) the shape is {got}; the "
+                   f"specification says {want}.")
 
 
 q4 = Exercise(
