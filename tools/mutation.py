@@ -3,14 +3,16 @@
     nice python tools/mutation.py                  # every module below, one after the other
     nice python tools/mutation.py engine loaders   # just these
     python tools/mutation.py --again engine        # after adding tests: re-run only the
-                                                   # mutants that survived last time
+                                                   # mutants that survived (or were not
+                                                   # reached) last time
     python tools/mutation.py --list                # the modules and the tests each one uses
 
 Each module is mutated in its own work folder ``.cache/mutation/<module>/`` (a copy of the
 package, the bundled data and the tests, with a ``[tool.mutmut]`` section written for that
 module), and each mutant is checked only by the fast unit tests of that module (no notebooks,
 no browser, no ``slow`` tests); mutmut runs, for each mutant, only those of them that call the
-mutated function. One worker, one thread: the score does not depend on the machine.
+mutated function. One worker, one thread, workers forked from mutmut's fork server (a
+child forked straight from a process that ran torch can deadlock).
 
 Prints one line per module (killed / total, the score) and writes
 ``.cache/mutation/summary.json`` with the surviving mutants' names; ``mutmut show NAME`` in
@@ -79,7 +81,9 @@ def prepare(name: str) -> Path:
         f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
         'pytest_add_cli_args = ["-m", "not slow and not browser", "-p", "no:cacheprovider", '
         '"-q"]\n'
-        "timeout_multiplier = 5.0\n\n" + pytest_section,
+        "timeout_multiplier = 5.0\n"
+        # a child forked from a process that ran torch can deadlock: fork from a clean server
+        'process_isolation = "forkserver"\n\n' + pytest_section,
         encoding="utf-8")
     return folder
 
@@ -110,7 +114,8 @@ def run(name: str, again: bool = False) -> dict:
     env.pop("CI", None)  # unit tests, not fast-mode notebooks
     if again and (WORK / name / "mutants").is_dir():
         folder = refresh_tests(name)
-        names = [m for m, status in _listing(folder, env) if status == "survived"]
+        names = [m for m, status in _listing(folder, env)
+                 if status in ("survived", "not checked", "timeout")]
     else:
         folder, names = prepare(name), []
     t0 = time.monotonic()
@@ -126,8 +131,8 @@ def run(name: str, again: bool = False) -> dict:
     survivors = sorted(m for m, status in listing if status == "survived")
     others = sorted(f"{m}: {status}" for m, status in listing
                     if status not in ("killed", "survived"))
-    # a mutant that makes the tests hang (timeout) or crash (segfault) is caught too
-    killed = sum(stats.get(k, 0) for k in ("killed", "timeout", "segfault"))
+    # a mutant that makes the tests crash (segfault) is caught too; timeouts are listed apart
+    killed = sum(stats.get(k, 0) for k in ("killed", "segfault"))
     total = stats.get("total", 0)
     if not total or not killed + stats.get("survived", 0):
         tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
@@ -145,8 +150,8 @@ def main(argv=None) -> int:
     parser.add_argument("modules", nargs="*", metavar="MODULE",
                         help=f"modules to mutate (default: all of {', '.join(MODULES)})")
     parser.add_argument("--again", action="store_true",
-                        help="re-run only the mutants that survived last time, with the "
-                             "current tests (same work folder)")
+                        help="re-run only the mutants that survived (or were not reached) "
+                             "last time, with the current tests (same work folder)")
     parser.add_argument("--list", action="store_true", help="show the modules and exit")
     args = parser.parse_args(argv)
     if args.list:
