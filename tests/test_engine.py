@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -281,6 +282,18 @@ def test_fit_stores_metadata_in_every_checkpoint(sample, tmp_path):
         _run(sample, 1, metadata={"epoch": 3})
 
 
+def test_divergence_between_logged_steps_is_caught_at_the_epoch_end(sample):
+    """log_every larger than the epoch: the epoch's mean loss is checked too."""
+    torch.manual_seed(0)
+    model = models.Tudui()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e6)
+    with pytest.raises(FloatingPointError, match=r"^training diverged: the loss became "
+                       r"(nan|inf) by step 4\. Lower"):
+        engine.train_one_epoch(model, DataLoader(sample[0], batch_size=32),
+                               nn.CrossEntropyLoss(), optimizer, "cpu", log_every=1000,
+                               progress=False)
+
+
 def test_divergence_stops_with_a_clear_error(sample):
     torch.manual_seed(0)
     model = models.Tudui()
@@ -345,6 +358,7 @@ def test_train_one_epoch_defaults_bar_and_logging(capsys, tmp_path):
     assert [s for s, _ in read_scalars(tmp_path)["train_loss"]] == [10, 20]
     err = capsys.readouterr().err
     assert "train: " in err and "batch/s" in err and "/21 [" in err  # of 21 batches
+    assert re.search(r"loss=\d+\.\d{3}\]", err)  # the logged loss beside the bar
     assert err.endswith("\r")  # leave=False: the finished bar is wiped from the line
 
 
