@@ -33,9 +33,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from _course_env import course_env
 
 from course_utils import checkpoints
-from course_utils.settings import REPO_ROOT
 from course_utils.tb import read_scalars
 
 pytestmark = [pytest.mark.slow,
@@ -154,20 +154,11 @@ class Zygote:
         self.proc.wait(30)
 
 
-def _env(cache: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "COURSE_FAST")}
-    env.update(COURSE_OFFLINE="1", COURSE_CACHE_DIR=str(cache), PYTHONUNBUFFERED="1",
-               OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT),
-                                                         env.get("PYTHONPATH")])))
-    return env
-
-
 @pytest.fixture(scope="module")
 def zygote(tmp_path_factory):
     """One zygote for the module (its imports are the slow part); its own course cache."""
     folder = tmp_path_factory.mktemp("zygote")
-    z = Zygote(_env(folder / "cache"), folder)
+    z = Zygote(course_env(folder / "cache"), folder)
     yield z
     z.close()
 
@@ -346,7 +337,7 @@ def test_a_signal_at_a_named_moment_is_clean(zygote, tmp_path, at, count, sig):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_during_the_imports_is_clean(tmp_path, cache_dir, sig):
     """``python -m course_utils`` for real: the signal comes while torch is being imported."""
-    env = _env(cache_dir)
+    env = course_env(cache_dir)
     err = tmp_path / "err"
     proc = subprocess.Popen(
         [sys.executable, "-m", "course_utils", "train", "--logdir", str(tmp_path / "runs")],

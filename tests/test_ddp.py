@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from _course_env import course_env
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils import checkpoints, distributed, engine, loaders, models, recipes
-from course_utils.settings import REPO_ROOT
 from course_utils.tb import read_scalars
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -96,11 +96,7 @@ def job(tmp_path, cache_dir):
     """Start ``torchrun … -m course_utils train ARGS``; every process it starts carries a
     marker in its environment, and all of them are gone when the test ends."""
     tag = uuid.uuid4().hex
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "COURSE_FAST")}
-    env.update(COURSE_OFFLINE="1", COURSE_CACHE_DIR=str(cache_dir), PYTHONUNBUFFERED="1",
-               OMP_NUM_THREADS="1", **{MARK: tag},
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT),
-                                                         env.get("PYTHONPATH")])))
+    env = course_env(cache_dir, **{MARK: tag})
 
     def start(args, name="job", tee=False) -> subprocess.Popen:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone",

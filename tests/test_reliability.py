@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _course_env import course_env
 
 from course_utils import checkpoints, cli, files, models
 from course_utils.settings import REPO_ROOT
@@ -25,18 +26,6 @@ pytestmark = pytest.mark.skipif(os.name != "posix", reason="needs POSIX signals 
 TRAIN = ["train", "--recipe", "original", "--epochs", "3", "--limit", "200", "--batch-size", "5",
          "--device", "cpu"]
 STEPS_PER_EPOCH = 40
-
-
-def _env(cache: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "COURSE_FAST")}
-    # a subprocess is not covered by conftest's socket block: use the course's own switch
-    # one thread: on a busy machine several multi-threaded processes slow each other down
-    # badly, and the in-process comparison run below uses one thread too (same numbers)
-    env.update(COURSE_OFFLINE="1", COURSE_CACHE_DIR=str(cache), PYTHONUNBUFFERED="1",
-               OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT),
-                                                         env.get("PYTHONPATH")])))
-    return env
 
 
 def _start(args: list[str], env: dict, out: Path) -> subprocess.Popen:
@@ -65,7 +54,7 @@ def _curve(run_dir: Path, tag: str) -> list[tuple[int, float]]:
 
 def test_sigkill_mid_epoch_then_resume_continues_the_same_run(tmp_path, cache_dir,
                                                              monkeypatch, capsys):
-    env = _env(cache_dir)
+    env = course_env(cache_dir)
     killed_logs, whole_logs = tmp_path / "killed", tmp_path / "whole"
     victim = _start([*TRAIN, "--logdir", str(killed_logs)], env, tmp_path / "killed.out")
     try:
