@@ -16,13 +16,13 @@ complete copy (the last rename wins; both copies are the same).
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from course_utils.files import atomic_write
 
 __all__ = ["TRAILER", "read_array", "write_array"]
 
@@ -55,18 +55,12 @@ def read_array(cache: Path, shape: tuple, dtype=np.uint8) -> np.ndarray | None:
 
 
 def write_array(cache: Path, arr: np.ndarray) -> Path:
-    """Write to a temporary file of this process, then rename: two processes building the
-    same cache end with one complete copy."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{cache.name}.", suffix=".tmp", dir=cache.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            arr = np.ascontiguousarray(arr)
-            np.lib.format.write_array(f, arr, allow_pickle=False)
-            f.write(TRAILER + struct.pack("<I", zlib.crc32(arr)))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, cache)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return cache
+    """Write ``arr`` and its checksum trailer with :func:`course_utils.files.atomic_write`:
+    two processes building the same cache end with one complete copy."""
+    arr = np.ascontiguousarray(arr)
+
+    def write(f):
+        np.lib.format.write_array(f, arr, allow_pickle=False)
+        f.write(TRAILER + struct.pack("<I", zlib.crc32(arr)))
+
+    return atomic_write(cache, write)

@@ -31,6 +31,7 @@ from torchvision.datasets import CIFAR10
 
 from course_utils import download as dl
 from course_utils import settings
+from course_utils.files import atomic_write
 
 #: Where the sample's batches go, below the course cache (never inside the repository).
 SAMPLE_ROOT_NAME = "cifar10-sample-batches"
@@ -99,13 +100,7 @@ def write_sample_batches(root: str | os.PathLike | None = None) -> Path:
                 continue
             print(f"[course_utils] {path} is damaged or out of date (md5 differs); writing it "
                   "again.")
-        part = path.with_name(f".{name}.{os.getpid()}.part")
-        try:
-            part.write_bytes(blob)
-            os.replace(part, path)
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda f, blob=blob: f.write(blob))
     return root
 
 

@@ -15,18 +15,19 @@ from pathlib import Path
 import torch
 
 
-def atomic_save(obj, path: str | os.PathLike) -> Path:
-    """``torch.save(obj)`` to a temporary file beside ``path``, fsync, then rename over ``path``.
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Call ``write(f)`` on a binary file beside ``path``, fsync, then rename over ``path``.
 
-    A reader (or a resumed run) sees either the old file or the complete new one, never a
-    half-written file — even if the process is killed (SIGKILL, power loss) mid-save.
+    A reader sees either the old file or the complete new one, never a half-written file —
+    even if the process is killed (SIGKILL, power loss) mid-write. The temporary file is this
+    process's own, so two processes writing the same ``path`` end with one complete copy.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -35,6 +36,12 @@ def atomic_save(obj, path: str | os.PathLike) -> Path:
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def atomic_save(obj, path: str | os.PathLike) -> Path:
+    """``torch.save(obj, path)`` through :func:`atomic_write`: a resumed run never meets a
+    half-written checkpoint."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
