@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -147,7 +148,20 @@ def machine() -> dict:
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
+    info["commit"] = _commit()
     return info
+
+
+def _commit() -> str | None:
+    """The checked-out commit, with ``+changes`` when tracked files differ from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "course_utils",
+                                "benchmarks"], cwd=REPO_ROOT, check=False).returncode
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if dirty else "")
 
 
 def save_result(name: str, result: dict, out_dir: str | os.PathLike | None = None) -> Path:

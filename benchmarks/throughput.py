@@ -11,7 +11,9 @@ interleaved round by round in one process so that all of them meet the same mach
   prepared before the clock starts (no data pipeline at all).
 
 Engine and ceiling run once with the model in the default NCHW memory layout (the data
-pipeline alone differs from the original loop) and once in ``channels_last`` (``--layouts``).
+pipeline alone differs from the original loop), once in ``channels_last``, and once in
+``channels_last`` with the forward passes in bfloat16 under ``torch.autocast`` (``bf16``,
+mixed precision; fast on CPUs with AVX-512 BF16 or AMX) — see ``--layouts``.
 
 Evaluation is compared as well: the original loop (``DataLoader`` batch 64, ``no_grad``)
 against ``engine.evaluate`` (``TensorLoader`` batch 1000, ``inference_mode``).
@@ -34,6 +36,9 @@ from course_utils import engine, loaders, models
 from course_utils.recipes import RECIPES
 
 ORIGINAL = RECIPES["original"]  # Tudui, SGD lr 0.01, batch 64
+#: --layouts name → (channels_last, autocast dtype)
+LAYOUTS = {"nchw": (False, None), "channels_last": (True, None),
+           "bf16": (True, torch.bfloat16)}
 
 
 def original_epoch(model, loader, optimizer, loss_fn):
@@ -63,11 +68,13 @@ def original_eval(model, loader, loss_fn):
     return correct
 
 
-def ceiling_epoch(model, batches, optimizer, loss_fn):
+def ceiling_epoch(model, batches, optimizer, loss_fn, amp_dtype=None):
     """The same steps on ready-made float batches: no decoding, no conversion, no shuffling."""
     model.train()
     for imgs, targets in batches:
-        loss = loss_fn(model(imgs), targets)
+        with torch.autocast("cpu", dtype=amp_dtype, enabled=amp_dtype is not None):
+            outputs = model(imgs)
+        loss = loss_fn(outputs.float(), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -90,15 +97,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch-size", type=int, default=ORIGINAL.batch_size)
     parser.add_argument("--eval-batch-size", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--layouts", default="nchw,channels_last",
-                        help="memory layouts tried for the engine and the ceiling")
+    parser.add_argument("--layouts", default="nchw,channels_last,bf16",
+                        help="memory layouts tried for the engine and the ceiling (bf16: "
+                             "channels_last + bfloat16 autocast)")
     parser.add_argument("--require-full", action="store_true")
     parser.add_argument("--out", default=None, help="folder for the JSON result")
     args = parser.parse_args(argv)
     threads = _common.set_threads(args.threads)
     layouts = [x.strip() for x in args.layouts.split(",") if x.strip()]
-    if not set(layouts) <= {"nchw", "channels_last"}:
-        parser.error(f"--layouts takes nchw and/or channels_last, not {args.layouts!r}")
+    if not set(layouts) <= set(LAYOUTS):
+        parser.error(f"--layouts takes some of {', '.join(LAYOUTS)}, not {args.layouts!r}")
 
     train_ds, train_dir = _common.cifar10_split(True, allow_sample=not args.require_full)
     test_ds, test_dir = _common.cifar10_split(False, allow_sample=not args.require_full)
@@ -124,6 +132,7 @@ def main(argv=None) -> dict:
                         loaders.TensorLoader(xs, ys, args.batch_size, shuffle=True)]}
     ceiling["channels_last"] = [(x.contiguous(memory_format=torch.channels_last), y)
                                 for x, y in ceiling["nchw"]]
+    ceiling["bf16"] = ceiling["channels_last"]
 
     loss_fn = nn.CrossEntropyLoss()
     names = ["original"] + [f"{kind}_{lay}" for lay in layouts for kind in ("engine", "ceiling")]
@@ -133,15 +142,17 @@ def main(argv=None) -> dict:
     for r in range(args.rounds):
         for name in names:
             layout = name.split("_", 1)[1] if name != "original" else "nchw"
-            model, opt = fresh(layout == "channels_last")
+            channels_last, amp_dtype = LAYOUTS[layout]
+            model, opt = fresh(channels_last)
             rec = {}
             with _common.measure(rec):
                 if name == "original":
                     original_epoch(model, orig_train, opt, loss_fn)
                 elif name.startswith("engine"):
-                    engine.train_one_epoch(model, eng_train, loss_fn, opt, "cpu", progress=False)
+                    engine.train_one_epoch(model, eng_train, loss_fn, opt, "cpu", progress=False,
+                                           amp_dtype=amp_dtype)
                 else:
-                    ceiling_epoch(model, ceiling[layout], opt, loss_fn)
+                    ceiling_epoch(model, ceiling[layout], opt, loss_fn, amp_dtype)
             rec["images_per_second"] = n / rec["seconds"]
             runs[name].append(rec)
             if name == "original" or name.startswith("engine"):
@@ -150,7 +161,7 @@ def main(argv=None) -> dict:
                     if name == "original":
                         original_eval(model, orig_test, loss_fn)
                     else:
-                        engine.evaluate(model, eng_test, loss_fn, "cpu")
+                        engine.evaluate(model, eng_test, loss_fn, "cpu", amp_dtype)
                 ev["images_per_second"] = n_test / ev["seconds"]
                 runs["original_eval" if name == "original" else f"eval_{layout}"].append(ev)
         print(f"round {r + 1}: " + ", ".join(

@@ -86,6 +86,40 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
+#: A recipe's ``precision`` → the dtype of ``torch.autocast`` (None: float32 throughout).
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
+
+
+def autocast_dtype(precision: str, device, verbose: bool = False) -> torch.dtype | None:
+    """The ``torch.autocast`` dtype for ``precision`` on ``device`` (see appendix A).
+
+    bfloat16 keeps float32's range with fewer digits, so no loss scaling is needed. It runs on
+    every CPU — about twice as fast as float32 where the CPU has AVX-512 BF16 or AMX (recent
+    AMD EPYC / Ryzen and Intel Xeon), slower elsewhere — and on CUDA GPUs from Ampere on. On a
+    GPU without it (e.g. a T4) the run falls back to float32 (with a note if ``verbose``).
+
+    >>> autocast_dtype("bfloat16", "cpu")
+    torch.bfloat16
+    >>> autocast_dtype("float32", "cpu") is None
+    True
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use one of {sorted(PRECISIONS)}.")
+    device = torch.device(device)
+    dtype = PRECISIONS[precision]
+    if dtype is torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        if verbose:
+            print(f"[course_utils] {torch.cuda.get_device_name(device)} has no bfloat16: "
+                  "training in float32 instead")
+        return None
+    if dtype is not None and device.type == "mps":
+        if verbose:
+            print("[course_utils] mixed precision is not used on Apple's MPS: training in "
+                  "float32 instead")
+        return None
+    return dtype
+
+
 def time_training(model: torch.nn.Module, device, batch_size: int = 64, steps: int = 20,
                   warmup: int = 3, image_shape=(3, 32, 32), classes: int = 10) -> float:
     """Images per second for SGD training steps of ``model`` on ``device`` (random data).

@@ -37,23 +37,29 @@ from course_utils.files import atomic_copy, remove_stale_temporaries
 
 def train_one_epoch(model, loader, loss_fn, optimizer, device, *, scheduler=None,
                     writer=None, step: int = 0, log_every: int = 10, progress: bool = True,
-                    desc: str = "train") -> tuple[float, int]:
+                    desc: str = "train", amp_dtype: torch.dtype | None = None
+                    ) -> tuple[float, int]:
     """One pass over ``loader`` (batches ``(images (B, C, H, W), labels (B,))``).
 
-    Steps ``scheduler`` (if any) after every batch. Logs ``train_loss`` to ``writer`` every
+    Steps ``scheduler`` (if any) after every batch. ``amp_dtype`` (e.g. ``torch.bfloat16``)
+    runs the forward pass under ``torch.autocast`` (mixed precision); the loss is computed
+    from the outputs in float32. Logs ``train_loss`` to ``writer`` every
     ``log_every`` steps. Returns ``(mean loss per image, step after the epoch)``.
 
     Raises ``FloatingPointError`` as soon as a logged loss is NaN/inf (the learning rate is
     too high for this model), and ``ValueError`` if the loader yields no batches.
     """
     model.train()
+    device = torch.device(device)
     total = torch.zeros((), device=device)
     seen = 0
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch")
     for images, labels in bar:
         images = images.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
-        loss = loss_fn(model(images), labels)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            outputs = model(images)
+        loss = loss_fn(outputs.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -89,8 +95,10 @@ def _check_finite(value: float, step: int) -> None:
         )
 
 
-def evaluate(model, loader, loss_fn=None, device=None) -> dict[str, float]:
-    """Mean loss and accuracy over ``loader``, as Python floats.
+def evaluate(model, loader, loss_fn=None, device=None,
+             amp_dtype: torch.dtype | None = None) -> dict[str, float]:
+    """Mean loss and accuracy over ``loader``, as Python floats (``amp_dtype``: forward
+    passes under ``torch.autocast``, as in :func:`train_one_epoch`).
 
     Runs under ``model.eval()`` and ``torch.inference_mode()`` (no gradients, like the
     course's ``torch.no_grad()``), then puts the model back in the mode it was in. Under
@@ -111,7 +119,8 @@ def evaluate(model, loader, loss_fn=None, device=None) -> dict[str, float]:
     with torch.inference_mode():
         for images, labels in loader:
             images, labels = images.to(device), labels.to(device)
-            outputs = model(images)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                outputs = model(images).float()
             total_loss += loss_fn(outputs, labels) * len(labels)
             correct += (outputs.argmax(1) == labels).sum()
             seen += len(labels)
@@ -127,7 +136,7 @@ def evaluate(model, loader, loss_fn=None, device=None) -> dict[str, float]:
 def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn, device,
         scheduler=None, run_dir=None, start: dict | None = None, model_name: str | None = None,
         metadata: dict | None = None, progress: bool = True, log_every: int = 10,
-        verbose: bool | None = None) -> list[dict]:
+        verbose: bool | None = None, amp_dtype: torch.dtype | None = None) -> list[dict]:
     """Train for ``epochs`` epochs in all, evaluating, logging and checkpointing after each.
 
     Everything is built by the caller: model, loaders, optimizer, ``loss_fn`` (e.g.
@@ -146,6 +155,8 @@ def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn, de
             ``{"normalize": (mean, std)}`` so that inference preprocesses the same way.
         progress: show a progress bar per epoch.
         verbose: print one line per epoch (default: the same as ``progress``).
+        amp_dtype: None (float32 throughout) or the ``torch.autocast`` dtype of the forward
+            passes, e.g. ``torch.bfloat16`` (mixed precision; see appendix A).
 
     Returns the history: one dict per epoch with ``epoch``, ``step``, ``train_loss``,
     ``test_loss``, ``test_accuracy`` (floats), ``lr``, ``seconds`` and ``images_per_second``.
@@ -176,7 +187,7 @@ def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn, de
             distributed.set_epoch(train_loader, epoch)
             record, step = _one_epoch(model, train_loader, test_loader, loss_fn, optimizer,
                                       scheduler, device, writer, step, log_every, progress,
-                                      verbose, epoch, epochs)
+                                      verbose, epoch, epochs, amp_dtype)
             history.append(record)
             if run_dir is not None:
                 rng_state = _rng_states()  # every process takes part
@@ -193,14 +204,16 @@ def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn, de
 
 
 def _one_epoch(model, train_loader, test_loader, loss_fn, optimizer, scheduler, device,
-               writer, step, log_every, progress, verbose, epoch, epochs) -> tuple[dict, int]:
+               writer, step, log_every, progress, verbose, epoch, epochs,
+               amp_dtype) -> tuple[dict, int]:
     t0 = time.perf_counter()
     train_loss, step = train_one_epoch(
         model, train_loader, loss_fn, optimizer, device, scheduler=scheduler, writer=writer,
-        step=step, log_every=log_every, progress=progress, desc=f"epoch {epoch + 1}/{epochs}")
+        step=step, log_every=log_every, progress=progress, desc=f"epoch {epoch + 1}/{epochs}",
+        amp_dtype=amp_dtype)
     synchronize(device)
     seconds = time.perf_counter() - t0
-    metrics = evaluate(model, test_loader, loss_fn, device)
+    metrics = evaluate(model, test_loader, loss_fn, device, amp_dtype)
     record = {
         "epoch": epoch + 1, "step": step, "train_loss": train_loss,
         "test_loss": metrics["loss"], "test_accuracy": metrics["accuracy"],

@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from course_utils import checkpoints, data, distributed, engine, models
-from course_utils.devices import pick_device
+from course_utils.devices import autocast_dtype, pick_device
 from course_utils.loaders import CIFAR10_MEAN, CIFAR10_STD, TensorLoader
 from course_utils.runs import new_run_dir
 from course_utils.settings import scaled
@@ -57,6 +57,7 @@ class Recipe:
     normalize: bool
     drop_last: bool
     channels_last: bool
+    precision: str
 
 
 RECIPES = {
@@ -79,6 +80,7 @@ RECIPES = {
         normalize=False,          # ToTensor only: pixels in [0, 1]
         drop_last=False,          # the last, smaller batch is trained on too
         channels_last=False,      # PyTorch's default NCHW memory layout
+        precision="float32",      # every number in float32
     ),
     # 0.83 test accuracy in 10 epochs on 2 CPU cores (BENCHMARKS.md)
     "improved": Recipe(
@@ -99,7 +101,29 @@ RECIPES = {
         normalize=True,           # subtract the CIFAR-10 mean, divide by its std
         drop_last=True,           # skip the last, smaller batch (steady BatchNorm statistics)
         channels_last=True,       # NHWC memory layout: faster convolutions on a CPU
+        precision="float32",      # every number in float32
     ),
+    # the most accuracy in 10 minutes on 2 CPU cores (benchmarks/time_to_accuracy.py)
+    "deep": Recipe(
+        name="deep",
+        model="deep-cnn",         # DeepCNN: seven convs, widths 32/128/128, BatchNorm, ReLU
+        epochs=16,                # about what fits in 10 minutes on 2 CPU cores (1 in fast mode)
+        batch_size=256,           # images per training step
+        eval_batch_size=1000,     # images per step when measuring the test set
+        lr=0.2,                   # peak learning rate of the one-cycle schedule
+        momentum=0.9,             # SGD momentum
+        nesterov=True,            # Nesterov's variant of momentum
+        weight_decay=5e-4,        # L2 penalty on the weights
+        schedule="onecycle",      # OneCycleLR: warm up, then cosine down to ~0, every batch
+        pct_start=0.25,           # the first 25 % of the steps warm up
+        label_smoothing=0.2,      # targets 0.82 / 0.02 instead of 1 / 0
+        pipeline="tensors",       # decoded once into uint8 tensors, TensorLoader batches
+        augment=True,             # random horizontal flips and 4-pixel shifts
+        normalize=True,           # subtract the CIFAR-10 mean, divide by its std
+        drop_last=True,           # skip the last, smaller batch (steady BatchNorm statistics)
+        channels_last=True,       # NHWC memory layout: faster convolutions on a CPU
+        precision="bfloat16",     # forward passes in bfloat16 (torch.autocast): ~1.8× faster
+    ),                            # on CPUs with AVX-512 BF16, slower on older ones
 }
 #: Settings a resumed run keeps (changing them mid-run would not continue the same run).
 FIXED_ON_RESUME = ("recipe", "model", "lr", "momentum", "batch_size", "limit", "seed")
@@ -326,15 +350,18 @@ def train(settings: TrainSettings, start: dict | None = None) -> tuple[Path, lis
         call=lambda: new_run_dir(settings.logdir, settings.run_name or recipe.name))
     batch = f"batch {recipe.batch_size}" + (
         f" per process × {n} processes = {recipe.batch_size * n}" if n > 1 else "")
-    if distributed.is_main():
+    main = distributed.is_main()
+    amp_dtype = autocast_dtype(recipe.precision, settings.device, verbose=main)
+    if main:
         print(f"[course_utils] model {recipe.model} ({models.count_parameters(run.model):,} "
               f"parameters), {len(run.train_loader.dataset):,} training images, "
-              f"{recipe.epochs} epoch(s), lr {recipe.lr}, {batch}, device {settings.device}, "
+              f"{recipe.epochs} epoch(s), lr {recipe.lr}, {batch}, device {settings.device}"
+              f"{', ' + recipe.precision if amp_dtype is not None else ''}, "
               f"run folder {run_dir}")
     history = engine.fit(
         run.model, run.train_loader, run.test_loader, epochs=recipe.epochs,
         optimizer=run.optimizer, loss_fn=run.loss_fn, scheduler=run.scheduler,
         device=settings.device, run_dir=run_dir, start=start, model_name=recipe.model,
         metadata={"config": settings.config, "normalize": run.normalize},
-        progress=settings.progress, verbose=True)
+        progress=settings.progress, verbose=True, amp_dtype=amp_dtype)
     return run_dir, history

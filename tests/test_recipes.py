@@ -143,6 +143,9 @@ def test_settings_defaults_and_every_choice_are_kept(cpu_only, monkeypatch, tmp_
         == (120, 7, torch.device("cpu"), tmp_path, tmp_path / "logs", "try", tmp_path, False)
     assert isinstance(s.data_dir, Path) and isinstance(s.resume, Path)
     assert capsys.readouterr().out == ""  # the device is picked quietly
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine, simulated
+    assert recipes.make_settings().device == torch.device("cuda")
+    assert recipes.make_settings(device="cpu").device == torch.device("cpu")  # as chosen
 
 
 def test_a_resumed_run_refuses_each_changed_setting_by_its_flag(tmp_path):
@@ -408,7 +411,7 @@ def test_train_hands_the_run_it_built_to_fit(offline, monkeypatch, tmp_path, cap
     assert _ids(kw.pop("optimizer").param_groups[0]["params"]) == _ids(model.parameters())
     assert kw.pop("scheduler").total_steps == 2 * 2 and kw.pop("loss_fn").label_smoothing == 0.1
     assert kw == dict(epochs=2, device=torch.device("cpu"), run_dir=run_dir, start=None,
-                      model_name="fast-cnn", progress=False, verbose=True,
+                      model_name="fast-cnn", progress=False, verbose=True, amp_dtype=None,
                       metadata={"config": settings.config,
                                 "normalize": (CIFAR10_MEAN, CIFAR10_STD)})
     assert capsys.readouterr().out.splitlines()[-1] == (

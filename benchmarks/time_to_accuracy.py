@@ -1,0 +1,180 @@
+"""Time to accuracy: how far a course recipe gets on the full CIFAR-10 in a fixed time budget
+(1, 5 and 10 minutes by default) on this machine's CPU cores.
+
+The clock starts when the decoded data set is in memory (decoding the JPEGs once is a cached
+cost, recorded apart as ``load_seconds``) and stops when the accuracy on all 10,000 test
+images is known. Everything in between counts: planning, training, the final evaluation.
+
+* A recipe with a constant learning rate (``original``) is trained once: at each budget the
+  clock pauses, the test set is evaluated, and that point is recorded — the model a run
+  stopped at that budget would have. Its time is training + that evaluation.
+* A one-cycle recipe must know where its schedule ends, so each budget is its own run. A probe
+  (``--probe-steps`` steps on a throw-away copy of the model, and one evaluation) measures the
+  speed; the run is planned for the whole epochs that fit. A hard stop guards the budget: a
+  run that would overrun stops early and the result says so (``cut_short``).
+
+Models, optimizers, schedules, losses and loaders are built by ``course_utils.recipes`` and
+trained by ``engine.train_one_epoch`` / ``engine.evaluate`` (the code the CLI runs), in the
+recipe's precision (``bfloat16``: forward passes under ``torch.autocast``).
+
+    COURSE_DATA_DIR=../shared/data python benchmarks/time_to_accuracy.py --recipe deep \\
+        --out benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import time
+
+import _common
+import torch
+
+from course_utils import devices, engine, models, recipes
+
+
+def until(loader, deadline: float):
+    """The loader's batches until ``time.perf_counter()`` passes ``deadline`` (at least one:
+    a step that has begun is finished)."""
+    for batch in loader:
+        yield batch
+        if time.perf_counter() >= deadline:
+            return
+
+
+def probe(recipe, loader, test_loader, steps: int, amp_dtype) -> dict:
+    """Seconds per training step (after 3 warm-up steps) and seconds per evaluation of the
+    test set, measured on a throw-away model."""
+    model = recipes.build_model(recipe)
+    optimizer = recipes.build_optimizer(recipe, model)
+    loss_fn = recipes.build_loss(recipe)
+    options = dict(progress=False, amp_dtype=amp_dtype)
+    engine.train_one_epoch(model, itertools.islice(loader, 3), loss_fn, optimizer, "cpu",
+                           **options)
+    t0 = time.perf_counter()
+    engine.train_one_epoch(model, itertools.islice(loader, steps), loss_fn, optimizer, "cpu",
+                           **options)
+    t1 = time.perf_counter()
+    engine.evaluate(model, test_loader, loss_fn, "cpu", amp_dtype)
+    return {"seconds_per_step": (t1 - t0) / steps, "eval_seconds": time.perf_counter() - t1}
+
+
+def one_cycle_run(recipe, budget: float, train_loader, test_loader, args, amp_dtype) -> dict:
+    """One run planned for ``budget`` seconds (see the module docstring)."""
+    start = time.perf_counter()
+    speed = probe(recipe, train_loader, test_loader, args.probe_steps, amp_dtype)
+    steps_per_epoch = len(train_loader)
+    left = budget - (time.perf_counter() - start) - speed["eval_seconds"]
+    epochs = max(1, int(left * args.safety / (speed["seconds_per_step"] * steps_per_epoch)))
+    planned = dataclasses.replace(recipe, epochs=epochs)
+    torch.manual_seed(args.seed)
+    model = recipes.build_model(planned)
+    optimizer = recipes.build_optimizer(planned, model)
+    scheduler = recipes.build_scheduler(planned, optimizer, steps_per_epoch)
+    loss_fn = recipes.build_loss(planned)
+    deadline = start + budget - speed["eval_seconds"]
+    step, train_loss = 0, None
+    for _ in range(epochs):
+        if time.perf_counter() >= deadline:
+            break
+        train_loss, step = engine.train_one_epoch(
+            model, until(train_loader, deadline), loss_fn, optimizer, "cpu",
+            scheduler=scheduler, step=step, progress=False, amp_dtype=amp_dtype)
+    trained = time.perf_counter()
+    metrics = engine.evaluate(model, test_loader, loss_fn, "cpu", amp_dtype)
+    end = time.perf_counter()
+    return {"budget_s": budget, "epochs_planned": epochs, "steps_planned":
+            epochs * steps_per_epoch, "steps_done": step,
+            "cut_short": step < epochs * steps_per_epoch, "probe": speed,
+            "train_seconds": trained - start, "eval_seconds": end - trained,
+            "total_seconds": end - start, "train_loss": train_loss,
+            "test_accuracy": metrics["accuracy"], "test_loss": metrics["loss"]}
+
+
+def constant_lr_run(recipe, budgets, train_loader, test_loader, args, amp_dtype) -> list[dict]:
+    """One run, evaluated (with the clock paused) when its training time reaches each budget
+    less the time an evaluation takes."""
+    torch.manual_seed(args.seed)
+    model = recipes.build_model(recipe)
+    optimizer = recipes.build_optimizer(recipe, model)
+    loss_fn = recipes.build_loss(recipe)
+    t0 = time.perf_counter()
+    engine.evaluate(model, test_loader, loss_fn, "cpu", amp_dtype)  # how long one takes
+    eval_seconds = time.perf_counter() - t0
+    trained, step, points, train_loss = 0.0, 0, [], None
+    for budget in sorted(budgets):
+        while trained < budget - eval_seconds:
+            t0 = time.perf_counter()
+            deadline = t0 + budget - eval_seconds - trained
+            train_loss, step = engine.train_one_epoch(
+                model, until(train_loader, deadline), loss_fn, optimizer, "cpu", step=step,
+                progress=False, amp_dtype=amp_dtype)
+            trained += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        metrics = engine.evaluate(model, test_loader, loss_fn, "cpu", amp_dtype)
+        eval_seconds = time.perf_counter() - t0
+        points.append({"budget_s": budget, "steps_done": step,
+                       "epochs_done": step / len(train_loader), "cut_short": False,
+                       "train_seconds": trained, "eval_seconds": eval_seconds,
+                       "total_seconds": trained + eval_seconds, "train_loss": train_loss,
+                       "test_accuracy": metrics["accuracy"], "test_loss": metrics["loss"]})
+        print(f"  {budget:5.0f} s: test accuracy {metrics['accuracy']:.4f} after "
+              f"{step / len(train_loader):.2f} epochs", flush=True)
+    return points
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", choices=sorted(recipes.RECIPES), default="improved")
+    parser.add_argument("--budgets", type=float, nargs="+", default=[60, 300, 600],
+                        help="seconds")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--probe-steps", type=int, default=20)
+    parser.add_argument("--safety", type=float, default=0.97,
+                        help="plan for this share of the time left after the probe")
+    parser.add_argument("--limit", type=int, default=None, help="training images (tests)")
+    parser.add_argument("--require-full", action="store_true")
+    parser.add_argument("--out", default=None, help="folder for the JSON result")
+    args = parser.parse_args(argv)
+    threads = _common.set_threads(args.threads)
+    recipe = recipes.RECIPES[args.recipe]
+    amp_dtype = devices.autocast_dtype(recipe.precision, torch.device("cpu"))
+    load = {}
+    with _common.measure(load):
+        dataset, _ = _common.cifar10_split(True, allow_sample=not args.require_full)
+        train_loader, test_loader, _ = recipes.build_loaders(recipe, limit=args.limit)
+        if recipe.pipeline == "tensors":
+            next(iter(test_loader))
+    params = models.count_parameters(recipes.build_model(recipe))
+    print(f"recipe {args.recipe}: {recipe.model} ({params:,} parameters), precision "
+          f"{recipe.precision}, {len(train_loader.dataset):,} training images, budgets "
+          f"{args.budgets} s, {threads} threads", flush=True)
+    total = {}
+    with _common.measure(total):
+        if recipe.schedule == "none":
+            points = constant_lr_run(recipe, args.budgets, train_loader, test_loader, args,
+                                     amp_dtype)
+        else:
+            points = []
+            for budget in args.budgets:
+                points.append(one_cycle_run(recipe, budget, train_loader, test_loader, args,
+                                            amp_dtype))
+                p = points[-1]
+                print(f"  {budget:5.0f} s: test accuracy {p['test_accuracy']:.4f} after "
+                      f"{p['steps_done']} steps ({p['epochs_planned']} epoch(s) planned) in "
+                      f"{p['total_seconds']:.1f} s", flush=True)
+    result = {"recipe": args.recipe, "recipe_settings": dataclasses.asdict(recipe),
+              "parameters": params, "threads": threads, "seed": args.seed,
+              "train_images": len(train_loader.dataset),
+              "test_images": len(test_loader.dataset), "data": dataset.source,
+              "load_seconds": load["seconds"], "load_before": total["load_before"],
+              "load_after": total["load_after"], "points": points,
+              "args": {k: str(v) for k, v in vars(args).items()}}
+    _common.save_result(f"time_to_accuracy-{args.recipe}", result, args.out)
+    return result
+
+
+if __name__ == "__main__":
+    main()
