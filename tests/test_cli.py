@@ -434,6 +434,8 @@ def test_train_passes_every_option_down_and_reports_the_last_epoch(
         monkeypatch, tmp_path, run_cli):
     history = [{"epoch": e, "test_accuracy": a} for e, a in ((1, 0.1), (2, 0.2), (3, 0.123456))]
     calls = _fake_train(monkeypatch, history)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine, simulated:
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)     # "auto" is not the CPU
     (tmp_path / "data").mkdir()
     code, out, err = run_cli(
         "train", "--recipe", "original", "--model", "tudui-bn", "--epochs", "3",
@@ -453,6 +455,7 @@ def test_train_passes_every_option_down_and_reports_the_last_epoch(
     code, out, err = run_cli("train")  # every default
     assert (code, err) == (0, "")
     assert calls[-1] == (recipes.make_settings(device="auto", progress=True), None)
+    assert calls[-1][0].device == torch.device("cuda")
     _fake_train(monkeypatch, [])  # nothing trained (e.g. the run was finished): no summary
     assert run_cli("train", "--device", "cpu") == (0, "", "")
 
@@ -472,9 +475,11 @@ def test_train_resume_reads_the_run_once_and_continues_it(monkeypatch, tmp_path,
     assert out.splitlines()[0] == f"[course_utils] continuing from {path}"
 
 
-def test_predict_prints_the_top_k_of_each_photo(tmp_path, run_cli):
+def test_predict_prints_the_top_k_of_each_photo(monkeypatch, tmp_path, run_cli):
     model, info = predict.load_trained()  # the shipped weights: normalised inputs
     assert info["normalize"] is not None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine, simulated:
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)     # --device cpu by default
     code, out, err = run_cli("predict", DOG, PLANE, "--topk", "2")
     expected = [f"{image}: " + ", ".join(f"{name} {p:.1%}" for name, p in predict.predict_image(
         model, image, 2, normalize=info["normalize"])) for image in (DOG, PLANE)]
