@@ -77,16 +77,33 @@ def check_metadata(metadata: dict | None) -> None:
         raise ValueError(f"metadata keys {clash} are reserved for the checkpoint itself.")
 
 
+#: Modules that wrap the learner's model: ``.module`` of (Distributed)DataParallel.
+_WRAPPERS = (nn.DataParallel, nn.parallel.DistributedDataParallel)
+
+
 def _unwrap(model: nn.Module) -> nn.Module:
-    """The plain module inside ``torch.compile`` / ``DataParallel`` wrappers."""
+    """The plain module inside ``torch.compile`` / ``DataParallel`` / DDP wrappers.
+
+    Only the wrappers themselves are opened: a model of the learner's own with a submodule
+    that happens to be called ``module`` is kept whole.
+    """
     while True:
-        inner = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
-        if not isinstance(inner, nn.Module):
+        if isinstance(model, _WRAPPERS):
+            model = model.module
+        elif type(model).__name__ == "OptimizedModule" and isinstance(
+                getattr(model, "_orig_mod", None), nn.Module):  # torch.compile(model)
+            model = model._orig_mod
+        else:
             return model
-        model = inner
 
 
 # ----------------------------------------------------------------------------- loading
+#: What torch.load says when a file's tensors were saved on a device this machine lacks
+#: (a CUDA GPU, Apple's MPS, an Intel Gaudi HPU, …).
+_DEVICE_MISSING = ("deserialize object on", "CUDA device", "Storage device not recognized",
+                   "device module is not registered")
+
+
 def load_checkpoint(path, model: nn.Module | None = None, optimizer=None, scheduler=None, *,
                     map_location="cpu") -> dict:
     """Load a checkpoint with ``weights_only=True`` and restore what is given.
@@ -120,7 +137,7 @@ def load_checkpoint(path, model: nn.Module | None = None, optimizer=None, schedu
         ) from None
     except RuntimeError as exc:
         text = str(exc)
-        if "deserialize object on" in text or "CUDA device" in text:
+        if any(sign in text for sign in _DEVICE_MISSING):
             raise CheckpointError(
                 f"{path} was saved on a device this machine does not have ({text.splitlines()[0]}"
                 "). Load it with map_location='cpu' (or torch.device('cpu'))."
