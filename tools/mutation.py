@@ -80,7 +80,9 @@ def prepare(name: str) -> Path:
         f"also_copy = {_toml_list(COPIED)}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
         'pytest_add_cli_args = ["-m", "not slow and not browser", "-p", "no:cacheprovider", '
-        '"-q"]\n'
+        # a failing test's traceback through a mutated file takes seconds to render and can
+        # turn a caught mutant into a "timeout"; one line per failure is enough here
+        '"-q", "--tb=line"]\n'
         "timeout_multiplier = 5.0\n"
         # a child forked from a process that ran torch can deadlock: fork from a clean server
         'process_isolation = "forkserver"\n\n' + pytest_section,
