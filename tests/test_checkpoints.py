@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import subprocess
 import sys
@@ -106,8 +107,13 @@ def test_class_defined_in_main_cannot_be_unpickled_elsewhere(tmp_path):
         f"torch.save(Net(), {str(path)!r})\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
-    with pytest.raises(CheckpointError, match="__main__"):
+    with pytest.raises(CheckpointError) as info:
         checkpoints.load_whole_model(path, trust=True)
+    text = str(info.value)
+    assert text.startswith(f"{path} was pickled with a class that this session does not define (")
+    assert "'Net'" in text
+    assert text.endswith("). Import or define that class first (a class written in a notebook "
+                         "lives in '__main__'), or switch to state_dict checkpoints.")
 
 
 def test_gpu_saved_checkpoint_loads_on_cpu_through_map_location(tmp_path, monkeypatch):
@@ -233,3 +239,316 @@ def test_load_pretrained_offline_and_cached(tmp_path, monkeypatch):
     torch.save(original.state_dict(), path)  # as if downloaded earlier
     loaded = pretrained.load_pretrained(builder, weights, download=False)
     assert _same_weights(original, loaded)
+
+
+# ------------------------------------------------------------------ what the file holds
+def test_saved_file_is_the_documented_plain_dict(tmp_path):
+    model, optimizer, scheduler = _trained_pair()
+    rng = {"torch": torch.get_rng_state()}
+    path = checkpoints.save_checkpoint(tmp_path / "c.pt", model, optimizer, scheduler,
+                                       model_name="tudui", epoch=2, global_step=40,
+                                       history=[{"epoch": 1}], rng_state=rng, normalize=True)
+    assert path == tmp_path / "c.pt"
+    raw = torch.load(path, weights_only=True)
+    assert sorted(raw) == sorted([*checkpoints.KEYS, "normalize"])
+    assert raw["format"] == 1 and raw["model_name"] == "tudui" and raw["normalize"] is True
+    assert raw["torch_version"] == str(torch.__version__)
+    assert (raw["epoch"], raw["global_step"], raw["history"]) == (2, 40, [{"epoch": 1}])
+    assert torch.equal(raw["rng_state"]["torch"], rng["torch"])
+    assert raw["optimizer_state"]["param_groups"][0]["lr"] == pytest.approx(0.05)
+    assert raw["scheduler_state"]["last_epoch"] == 1
+    assert list(raw["model_state"]) == list(model.state_dict())
+    # only a model: its class name stands in for model_name, the rest is None
+    bare = torch.load(checkpoints.save_checkpoint(tmp_path / "bare.pt", model), weights_only=True)
+    assert bare["model_name"] == "Tudui"
+    assert [bare[k] for k in ("optimizer_state", "scheduler_state", "epoch", "global_step",
+                              "history", "rng_state")] == [None] * 6
+
+
+def test_metadata_may_not_reuse_a_checkpoint_key(tmp_path):
+    with pytest.raises(ValueError) as info:
+        checkpoints.save_checkpoint(tmp_path / "c.pt", nn.Linear(2, 2), format=2, model_state={})
+    assert str(info.value) == ("metadata keys ['format', 'model_state'] are reserved for the "
+                               "checkpoint itself.")
+    assert not (tmp_path / "c.pt").exists()
+    checkpoints.check_metadata(None)
+    checkpoints.check_metadata({"normalize": True, "classes": ["cat"]})
+
+
+def _compiled(model: nn.Module) -> nn.Module:
+    """torch.compile's wrapper (``OptimizedModule``, the model in ``_orig_mod``); nothing is
+    compiled until it is called, and these tests never call it."""
+    return torch.compile(model)
+
+
+def test_wrapped_models_are_saved_and_restored_without_prefixes(tmp_path):
+    model, _, _ = _trained_pair()
+    for wrap in (nn.DataParallel, _compiled, lambda m: nn.DataParallel(_compiled(m))):
+        path = checkpoints.save_checkpoint(tmp_path / "w.pt", wrap(model))
+        assert list(torch.load(path)["model_state"]) == list(model.state_dict())
+        fresh = models.Tudui()
+        checkpoints.load_checkpoint(path, wrap(fresh))  # into a wrapped model as well
+        assert _same_weights(model, fresh)
+    # a model of one's own with a submodule *named* module is not a wrapper: kept whole
+    own = nn.Sequential()
+    own.module, own.head = nn.Linear(2, 2), nn.Linear(2, 1)
+    path = checkpoints.save_checkpoint(tmp_path / "own.pt", own)
+    assert sorted(torch.load(path)["model_state"]) == ["head.bias", "head.weight",
+                                                       "module.bias", "module.weight"]
+    for prefix in ("_orig_mod.", "module._orig_mod."):  # files saved from wrapped models
+        torch.save({prefix + k: v for k, v in model.state_dict().items()}, tmp_path / "p.pt")
+        fresh = models.Tudui()
+        checkpoints.load_checkpoint(tmp_path / "p.pt", fresh)
+        assert _same_weights(model, fresh)
+
+
+def _layers(**sizes) -> nn.ModuleDict:
+    """``nn.Linear(2, n)`` layers named after the keywords (state_dict keys ``a.weight``…)."""
+    torch.manual_seed(0)
+    return nn.ModuleDict({name: nn.Linear(2, n) for name, n in sizes.items()})
+
+
+def test_restore_model_names_missing_unexpected_and_misshapen_layers():
+    end = ("). Build the model the checkpoint was trained with (see its 'model_name') or train "
+           "a new one.")
+    start = "checkpoint was saved from a different architecture than ModuleDict ("
+    cases = [
+        (_layers(a=1, b=1, c=1), _layers(a=1, b=1, c=1, d=1, e=1, f=1),
+         "missing ['d.weight', 'd.bias', 'e.weight', 'e.bias']"),
+        (_layers(a=1, b=1, c=1, d=1, e=1, f=1), _layers(a=1, b=1, c=1),
+         "unexpected ['d.weight', 'd.bias', 'e.weight', 'e.bias']"),
+        (_layers(a=1, b=1), _layers(a=2, b=3),
+         "shape mismatch ['a.weight: file (1, 2) vs model (2, 2)', "
+         "'a.bias: file (1,) vs model (2,)', 'b.weight: file (1, 2) vs model (3, 2)']"),
+        (_layers(a=1, x=1), _layers(a=2, b=1),
+         "missing ['b.weight', 'b.bias']; unexpected ['x.weight', 'x.bias']; shape mismatch "
+         "['a.weight: file (1, 2) vs model (2, 2)', 'a.bias: file (1,) vs model (2,)']"),
+    ]
+    for saved, target, details in cases:
+        before = {k: v.clone() for k, v in target.state_dict().items()}
+        with pytest.raises(CheckpointError) as info:
+            checkpoints.restore_model(target, saved.state_dict())
+        assert str(info.value) == start + details + end
+        with pytest.raises(CheckpointError) as info:  # restore() says "checkpoint" too
+            checkpoints.restore({"model_state": saved.state_dict()}, target)
+        assert str(info.value) == start + details + end
+        assert all(torch.equal(before[k], v) for k, v in target.state_dict().items())
+
+
+def test_restore_skips_what_the_checkpoint_does_not_hold(tmp_path):
+    model, optimizer, scheduler = _trained_pair()
+    only_model = checkpoints.save_checkpoint(tmp_path / "m.pt", model)
+    fresh = models.Tudui()
+    opt = torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    checkpoints.load_checkpoint(only_model, fresh, opt, sched)
+    assert _same_weights(model, fresh)
+    assert opt.param_groups[0]["lr"] == 0.1 and len(opt.state) == 0 and sched.last_epoch == 0
+    full = checkpoints.save_checkpoint(tmp_path / "full.pt", model, optimizer, scheduler)
+    alone = models.Tudui()
+    checkpoints.load_checkpoint(full, alone)  # the model alone: optimizer state left aside
+    assert _same_weights(model, alone)
+    untouched = models.Tudui()
+    weights = [p.clone() for p in untouched.parameters()]
+    opt2 = torch.optim.SGD(untouched.parameters(), lr=0.1, momentum=0.9)
+    sched2 = torch.optim.lr_scheduler.StepLR(opt2, step_size=1, gamma=0.5)
+    checkpoints.load_checkpoint(full, None, opt2, sched2)  # optimizer and scheduler only
+    assert opt2.param_groups[0]["lr"] == pytest.approx(0.05) and sched2.last_epoch == 1
+    assert all(torch.equal(a, b) for a, b in zip(weights, untouched.parameters(), strict=True))
+
+
+# ------------------------------------------------------------------ one message per failure
+class _Planted:
+    """Unpickling this runs ``os.mkdir(marker)`` — what a hostile file could do with any call."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def test_load_checkpoint_never_runs_code_from_the_file(tmp_path, monkeypatch):
+    # with this variable torch.load unpickles anything unless weights_only=True is passed
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    marker = tmp_path / "code-ran"
+    torch.save({"model_state": {"w": torch.ones(1)}, "x": _Planted(marker)}, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="bad.pt"):
+        checkpoints.load_checkpoint(tmp_path / "bad.pt")
+    assert not marker.exists()
+
+
+def _with_pickle(src, dest, pickled: bytes):
+    """A copy of the torch zip file ``src`` whose pickle is replaced by ``pickled``."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w") as zout:
+        for name in zin.namelist():
+            zout.writestr(name, pickled if name.endswith("/data.pkl") else zin.read(name))
+    return dest
+
+
+def _first_line_of_torch_error(path, exc_type=RuntimeError):
+    with pytest.raises(exc_type) as raw:
+        torch.load(path, weights_only=True)
+    return raw.value
+
+
+def test_each_unreadable_file_gets_its_own_message(tmp_path):
+    def message(path):
+        with pytest.raises(CheckpointError) as info:
+            checkpoints.load_checkpoint(path)
+        return str(info.value)
+
+    fix = "Delete it or pick another checkpoint."
+    with pytest.raises(FileNotFoundError) as missing:
+        checkpoints.load_checkpoint(tmp_path / "nope.pt")
+    assert str(missing.value) == f"checkpoint {tmp_path / 'nope.pt'} does not exist."
+
+    whole = tmp_path / "whole.pth"
+    torch.save(models.Tudui(), whole)
+    cls = f"{models.Tudui.__module__}.{models.Tudui.__qualname__}"
+    assert message(whole) == (
+        f"{whole} is not a plain weights file: it holds pickled Python objects (Unsupported "
+        f"global: GLOBAL {cls}). If it is a whole model saved with torch.save(model) and you "
+        "trust its source, use load_whole_model(path, trust=True).")
+
+    good = checkpoints.save_checkpoint(tmp_path / "good.pt", nn.Linear(2, 2))
+    opcode = _with_pickle(good, tmp_path / "opcode.pt", b"\x80\x02S'old string opcode'\n.")
+    assert message(opcode) == (f"{opcode} is not a readable PyTorch checkpoint (Unsupported "
+                               f"operand 83); it may be damaged or another kind of file. {fix}")
+
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good.read_bytes()[:200])
+    first = str(_first_line_of_torch_error(cut)).splitlines()[0]
+    assert message(cut) == (f"{cut} is not a readable PyTorch checkpoint ({first}); it may be "
+                            f"truncated or another kind of file. {fix}")
+
+    text = tmp_path / "text.pt"
+    text.write_bytes(b"this is not a checkpoint")
+    exc = _first_line_of_torch_error(text, Exception)
+    assert message(text) == (
+        f"{text} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc}); it may be "
+        f"empty, truncated or another kind of file. {fix}")
+
+    torch.save([torch.ones(2)], tmp_path / "list.pt")
+    listed = tmp_path / "list.pt"
+    assert message(listed) == f"{listed} holds a list, not a checkpoint dict."
+    for content, keys in (({k: 0.1 for k in "abcdef"}, "['a', 'b', 'c', 'd', 'e']"), ({}, "[]")):
+        torch.save(content, tmp_path / "d.pt")
+        assert message(tmp_path / "d.pt") == (
+            f"{tmp_path / 'd.pt'} holds a dict that is neither a course checkpoint (no "
+            f"'model_state') nor a state_dict (keys {keys}).")
+
+
+@pytest.mark.parametrize("location", ["cuda:0", "xpu:0", "mps:0", "hpu:0"])
+def test_a_file_from_a_missing_device_says_map_location(tmp_path, monkeypatch, location):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    if location == "mps:0" and devices._mps_available():
+        pytest.skip("this machine has Apple's MPS, so an MPS file loads")
+    path = devices.save_with_device_tag({"w": torch.ones(2)}, tmp_path / "dev.pt", location)
+    first = str(_first_line_of_torch_error(path)).splitlines()[0]
+    assert location[:-2] in first.lower()  # torch's own words name the device
+    with pytest.raises(CheckpointError) as info:
+        checkpoints.load_checkpoint(path, map_location=None)
+    assert str(info.value) == (f"{path} was saved on a device this machine does not have "
+                               f"({first}). Load it with map_location='cpu' "
+                               "(or torch.device('cpu')).")
+    assert torch.equal(checkpoints.load_checkpoint(path)["model_state"]["w"], torch.ones(2))
+
+
+@pytest.mark.parametrize("message, detail", [
+    ("Weights only load failed.\n\tWeightsUnpickler error: Unsupported global: GLOBAL a.B was "
+     "not an allowed global by default. Please use ...", "Unsupported global: GLOBAL a.B"),
+    ("Weights only load failed. Please file an issue: WeightsUnpickler error: \n\nUnsupported "
+     "operand 83\n\nCheck the documentation", "Unsupported operand 83"),
+    ("Please file an issue: WeightsUnpickler error: \n\nUnsupported operand 83",
+     "Unsupported operand 83"),
+    ("Please file an issue: WeightsUnpickler error:", ""),
+    ("  \nfirst line\nsecond line", "first line"),
+    ("", "unpickling failed"),
+])
+def test_weights_only_detail_keeps_the_informative_line(message, detail):
+    assert checkpoints._weights_only_detail(message) == detail
+
+
+def test_load_whole_model_messages_and_cpu_default(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError) as missing:
+        checkpoints.load_whole_model(tmp_path / "nope.pth", trust=True)
+    assert str(missing.value) == f"model file {tmp_path / 'nope.pth'} does not exist."
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    model, _, _ = _trained_pair()
+    path = devices.save_with_device_tag(model, tmp_path / "gpu_whole.pth", "cuda:0")
+    with pytest.raises(CheckpointError) as info:
+        checkpoints.load_whole_model(path)
+    assert str(info.value) == (
+        f"refusing to unpickle {path}: loading a whole pickled model can execute any code inside "
+        "the file. If you made it yourself or trust its source, call "
+        "load_whole_model(path, trust=True); better, save and load a state_dict.")
+    loaded = checkpoints.load_whole_model(path, trust=True)  # map_location="cpu" by default
+    assert _same_weights(model, loaded)
+    assert {p.device.type for p in loaded.parameters()} == {"cpu"}
+
+
+# ------------------------------------------------------------------ load_latest
+def _numbered(folder, name, epoch, value, **states):
+    """A one-weight checkpoint whose weight is ``value`` (tells the files apart)."""
+    net = nn.Linear(1, 1)
+    with torch.no_grad():
+        net.weight.fill_(value)
+    return checkpoints.save_checkpoint(folder / name, net, epoch=epoch, **states)
+
+
+def test_load_latest_takes_the_newest_readable_checkpoint(tmp_path, capsys):
+    run, folder = tmp_path, tmp_path / "checkpoints"
+
+    def latest(**kwargs):
+        found = checkpoints.load_latest(run, **kwargs)
+        return None if found is None else (found[0].name, found[1]["model_state"]["weight"].item())
+
+    assert latest() is None  # no folder yet
+    folder.mkdir()
+    (folder / "epoch_best.pt").write_bytes(b"not a numbered epoch: never read")
+    assert latest() is None
+    _numbered(folder, "epoch_001.pt", 1, 1.0)
+    assert latest() == ("epoch_001.pt", 1.0)  # no last.pt
+    _numbered(folder, "last.pt", 1, 1.5)
+    assert latest() == ("last.pt", 1.5)  # last.pt unless an epoch file is newer
+    _numbered(folder, "epoch_002.pt", 2, 2.0)  # killed before last.pt was updated
+    assert latest() == ("epoch_002.pt", 2.0)
+    assert capsys.readouterr().out == ""
+    (folder / "epoch_002.pt").write_bytes(b"broken")
+    assert latest() == ("last.pt", 1.5)
+    out = capsys.readouterr().out
+    assert out.startswith(f"[course_utils] skipping {folder / 'epoch_002.pt'}: "
+                          f"{folder / 'epoch_002.pt'} is not a readable PyTorch checkpoint")
+    assert out.count("\n") == 1
+    assert latest(verbose=False) == ("last.pt", 1.5) and capsys.readouterr().out == ""
+    for last in (b"broken", None, "no epoch"):  # unreadable, a bare state_dict, epoch=None
+        if last == b"broken":
+            (folder / "last.pt").write_bytes(last)
+        elif last is None:
+            torch.save(nn.Linear(1, 1).state_dict(), folder / "last.pt")
+        else:
+            _numbered(folder, "last.pt", None, 1.5)
+        assert latest(verbose=False) == ("epoch_001.pt", 1.0), last
+
+
+def test_load_latest_restores_and_uses_map_location(tmp_path, monkeypatch):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    model, optimizer, scheduler = _trained_pair()
+    state = {"format": 1, "model_state": model.state_dict(), "epoch": 3,
+             "optimizer_state": optimizer.state_dict(), "scheduler_state": scheduler.state_dict()}
+    devices.save_with_device_tag(state, folder / "last.pt", "cuda:0")  # saved on a GPU
+    fresh = models.Tudui()
+    opt = torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    path, loaded = checkpoints.load_latest(tmp_path, fresh, opt, sched)
+    assert path == folder / "last.pt" and loaded["epoch"] == 3
+    assert _same_weights(model, fresh)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05) and sched.last_epoch == 1
+    assert checkpoints.load_latest(tmp_path, map_location=None, verbose=False) is None
+    with pytest.raises(CheckpointError) as info:  # a wrong model is an error, not a skip
+        checkpoints.load_latest(tmp_path, models.TuduiBN())
+    assert str(info.value).startswith(f"{folder / 'last.pt'} was saved from a different "
+                                      "architecture than TuduiBN (missing [")
