@@ -68,15 +68,19 @@ def test_offline_falls_back_to_sample_at_once(monkeypatch, cache_dir, capsys):
     assert ds.classes == data.CIFAR10_CLASSES
     assert ds.data.shape == (200, 32, 32, 3) and ds.data.dtype == np.uint8
     assert sorted(set(ds.targets)) == list(range(10))
-    line = capsys.readouterr().out
-    assert line.count("\n") == 1 and "bundled sample" in line and "COURSE_DATA_DIR" in line
+    assert capsys.readouterr().out == ("[course_utils] CIFAR-10 test: bundled sample, 200 images "
+                                       f"[COURSE_OFFLINE=1]. {data._FULL_SET_HINT}\n")
+    assert len(data.cifar10()) == 1000  # train=True by default
+    assert "CIFAR-10 train: bundled sample, 1,000 images" in capsys.readouterr().out
 
 
-def test_blocked_network_falls_back_to_sample(monkeypatch, cache_dir):
+def test_blocked_network_falls_back_to_sample(monkeypatch, cache_dir, capsys):
     monkeypatch.delenv("COURSE_OFFLINE", raising=False)
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
     t0 = time.perf_counter()
     ds = data.cifar10(train=True, transform=torchvision.transforms.ToTensor())
+    assert capsys.readouterr().out.startswith(
+        "[course_utils] CIFAR-10 train: bundled sample, 1,000 images [no download (")
     assert time.perf_counter() - t0 < 15
     assert ds.source == "sample" and len(ds) == 1000
     x, y = ds[999]
@@ -114,11 +118,19 @@ def test_official_files_come_first(tmp_path, monkeypatch, cache_dir, capsys):
     assert len(ds) == 1000 and ds.classes == data.CIFAR10_CLASSES
     sample = data.CIFAR10Folder(data.CIFAR10_SAMPLE / "train")
     assert np.array_equal(ds.data, sample.data) and ds.targets == sample.targets
-    assert "official" in capsys.readouterr().out
+    assert capsys.readouterr().out == (f"[course_utils] CIFAR-10 train: official files in "
+                                       f"{tmp_path / TV.base_folder} (1,000)\n")
+    test = data.cifar10(train=False, root=tmp_path, verbose=False,
+                        transform=torchvision.transforms.ToTensor(),
+                        target_transform=lambda y: y + 100)
+    x, y = test[199]
+    assert len(test) == 200 and x.shape == (3, 32, 32) and y == 109
+    assert capsys.readouterr().out == ""
 
 
 def test_download_branch_fetches_checks_and_extracts(tmp_path, monkeypatch, local_server,
-                                                     cache_dir):
+                                                     cache_dir, capsys):
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)  # (the mutation runs set it)
     www, base = local_server
     staging = tmp_path / "staging"
     md5 = _official_copy(staging)
@@ -130,6 +142,8 @@ def test_download_branch_fetches_checks_and_extracts(tmp_path, monkeypatch, loca
     root = tmp_path / "root"
     ds = data.cifar10(train=False, root=root)
     assert ds.source == "download" and len(ds) == 200
+    assert capsys.readouterr().out == (f"[course_utils] CIFAR-10 test: downloaded to {root} "
+                                       "(200 images)\n")
     assert (root / TV.base_folder / "test_batch").is_file()
     # a second call finds the official files and does not download again
     (www / TV.filename).unlink()
@@ -146,11 +160,18 @@ def _jpg_copy(dest: Path, per_class: int = 3) -> Path:
     return dest
 
 
-def test_image_folder_under_course_data_dir(tmp_path, monkeypatch, cache_dir):
+def test_image_folder_under_course_data_dir(tmp_path, monkeypatch, cache_dir, capsys):
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     monkeypatch.setenv("COURSE_DATA_DIR", str(_jpg_copy(tmp_path / "full")))
     ds = data.cifar10(train=True)
     assert ds.source == "image-folder" and len(ds) == 30
+    folder = (tmp_path / "full").resolve() / "cifar10-jpg" / "train"
+    assert capsys.readouterr().out == (f"[course_utils] CIFAR-10 train: image folder {folder} "
+                                       "(30 images)\n")
+    shown = data.cifar10(train=True, verbose=False, transform=torchvision.transforms.ToTensor(),
+                         target_transform=lambda y: y + 100)
+    assert shown[29][0].shape == (3, 32, 32) and shown[29][1] == 109
+    assert capsys.readouterr().out == ""
     assert ds.targets == [i // 3 for i in range(30)]
     assert list(cache_dir.glob("decoded-*.npy")), "decoded arrays are cached"
     again = data.cifar10(train=True, verbose=False)
@@ -164,11 +185,14 @@ def test_data_dir_argument_needs_no_environment(tmp_path, monkeypatch, cache_dir
     ds = data.cifar10(train=False, data_dir=_jpg_copy(tmp_path / "full", per_class=2))
     assert ds.source == "image-folder" and len(ds) == 20
     assert "COURSE_DATA_DIR" not in os.environ
-    with pytest.raises(FileNotFoundError, match="data folder '.*nope' does not exist"):
+    with pytest.raises(FileNotFoundError) as info:
         data.cifar10(data_dir=tmp_path / "nope")
+    assert str(info.value) == (f"data folder {str(tmp_path / 'nope')!r} does not exist; pass a "
+                               "folder holding cifar10-jpg/ or hymenoptera_data/.")
 
 
-def test_archive_under_course_data_dir_is_unpacked_once(tmp_path, monkeypatch, cache_dir):
+def test_archive_under_course_data_dir_is_unpacked_once(tmp_path, monkeypatch, cache_dir,
+                                                       capsys):
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     src = _jpg_copy(tmp_path / "src", per_class=2)
     full = tmp_path / "full"
@@ -176,8 +200,10 @@ def test_archive_under_course_data_dir_is_unpacked_once(tmp_path, monkeypatch, c
     with tarfile.open(full / "cifar10-jpg.tar.gz", "w:gz") as tar:
         tar.add(src / "cifar10-jpg", arcname="cifar10-jpg")
     monkeypatch.setenv("COURSE_DATA_DIR", str(full))
-    assert len(data.cifar10(train=False)) == 20
+    assert len(data.cifar10(train=False, verbose=False)) == 20
     assert (cache_dir / "cifar10-jpg" / "test" / "truck").is_dir()
+    assert capsys.readouterr().out == (f"[course_utils] unpacking {full / 'cifar10-jpg.tar.gz'} "
+                                       f"into {cache_dir} (once) …\n")
     (full / "cifar10-jpg.tar.gz").write_bytes(b"")  # would fail if unpacked again
     assert data.cifar10(train=True, verbose=False).source == "image-folder"
 
@@ -199,13 +225,21 @@ def test_hymenoptera_offline_gives_sample(monkeypatch, cache_dir, capsys):
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
     assert data.hymenoptera() == data.HYMENOPTERA_SAMPLE
-    assert "bundled sample" in capsys.readouterr().out
+    assert capsys.readouterr().out == (
+        f"[course_utils] ants/bees: bundled sample {data.HYMENOPTERA_SAMPLE} [COURSE_OFFLINE=1]. "
+        "For all 398 images go online or set COURSE_DATA_DIR.\n")
+    assert data.hymenoptera(verbose=False) == data.HYMENOPTERA_SAMPLE
+    assert capsys.readouterr().out == ""
 
 
-def test_hymenoptera_under_course_data_dir(monkeypatch, tmp_path, cache_dir):
+def test_hymenoptera_under_course_data_dir(monkeypatch, tmp_path, cache_dir, capsys):
     (tmp_path / "hymenoptera_data" / "train" / "ants").mkdir(parents=True)
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    assert data.hymenoptera() == tmp_path.resolve() / "hymenoptera_data"
+    found = tmp_path.resolve() / "hymenoptera_data"
+    assert data.hymenoptera() == found
+    assert capsys.readouterr().out == f"[course_utils] ants/bees: {found}\n"
+    (cache_dir / "hymenoptera_data" / "train").mkdir(parents=True)  # the cache's copy first
+    assert data.hymenoptera(verbose=False) == cache_dir / "hymenoptera_data"
 
 
 def test_hymenoptera_data_dir_argument_needs_no_environment(monkeypatch, tmp_path, cache_dir):
@@ -235,22 +269,27 @@ def _ants_zip(www: Path, tmp_path: Path, corrupt: bool) -> str:
 
 
 def test_hymenoptera_download_is_checked_before_it_is_used(monkeypatch, tmp_path, local_server,
-                                                            cache_dir):
+                                                            cache_dir, capsys):
     www, base = local_server
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)  # (the mutation runs set it)
     monkeypatch.setattr(data, "HYMENOPTERA_URL", f"{base}/hymenoptera_data.zip")
     root = tmp_path / "root"
     tree = _ants_zip(www, tmp_path, corrupt=True)
     monkeypatch.setattr(data, "HYMENOPTERA_TREE_SHA256", tree)
     with pytest.raises(download.ChecksumError, match="nothing was kept"):
         data.hymenoptera(root=root)
+    # the first bad archive is reported and fetched once more; the second one is raised
+    assert capsys.readouterr().out.count("nothing was kept") == 1
     assert list(root.iterdir()) == [], "no folder, temporary folder or archive is left behind"
     monkeypatch.setenv("COURSE_OFFLINE", "1")  # the next call must not find a bad copy
     assert data.hymenoptera(root=root) == data.HYMENOPTERA_SAMPLE
     monkeypatch.delenv("COURSE_OFFLINE")
     _ants_zip(www, tmp_path / "again", corrupt=False)  # the server now has the good archive
+    capsys.readouterr()
     folder = data.hymenoptera(root=root)
     assert folder == root / "hymenoptera_data" and download.tree_sha256(folder) == tree
+    assert capsys.readouterr().out.endswith(f"[course_utils] ants/bees: downloaded to {folder}\n")
     assert sorted(p.name for p in root.iterdir()) == ["hymenoptera_data", "hymenoptera_data.zip"]
 
 
@@ -280,6 +319,10 @@ def test_as_tensors_and_spread_subset(monkeypatch, cache_dir):
                            132, 136, 140, 144, 148, 152, 156, 160, 164, 168, 172, 176, 180, 184,
                            188, 192, 196]
     assert data.spread_indices(10, 4) == [0, 2, 5, 7]  # i * 10 / 4 rounded down
+    few_x, few_y = data.as_tensors(ds, limit=4)
+    assert few_y.tolist() == [ds.targets[i] for i in (0, 50, 100, 150)]
+    assert torch.equal(few_x, x[[0, 50, 100, 150]]) and few_x.is_contiguous()
+    assert data.spread_subset(ds, 200) is ds and data.spread_subset(ds, 500) is ds
     assert data.spread_indices(5, 5) == data.spread_indices(5, 9) == [0, 1, 2, 3, 4]
 
 
@@ -308,3 +351,103 @@ def test_to_rgb_makes_transparency_white_and_scales_16_bit(tmp_path):
         [(0, 0, 0), (128, 128, 128), (255, 255, 255)]
     gray = Image.new("L", (2, 2), 77)
     assert data.to_rgb(gray).getpixel((1, 1)) == (77, 77, 77)
+
+
+# ------------------------------------------------------------------ damaged copies, no download
+def test_damaged_official_files_are_removed_and_replaced(tmp_path, monkeypatch, cache_dir,
+                                                         capsys):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    md5 = _official_copy(tmp_path)
+    _patch_md5s(monkeypatch, {**md5, "test_batch": "0" * 32})  # one file fails its md5
+    ds = data.cifar10(train=False, root=tmp_path)
+    assert ds.source == "sample"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (f"[course_utils] {tmp_path / TV.base_folder} is damaged or incomplete (a "
+                        "file fails its md5); it was removed and is made again.")
+    assert len(lines) == 2 and not (tmp_path / TV.base_folder).exists()
+
+
+def test_download_false_never_tries_the_network(monkeypatch, cache_dir, capsys):
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("download=False must not download")
+
+    monkeypatch.setattr(download, "download", no_download)
+    assert data.cifar10(train=False, download=False).source == "sample"
+    assert capsys.readouterr().out == ("[course_utils] CIFAR-10 test: bundled sample, 200 images "
+                                       f"[download=False]. {data._FULL_SET_HINT}\n")
+    assert data.hymenoptera(download=False) == data.HYMENOPTERA_SAMPLE
+    assert "[download=False]" in capsys.readouterr().out
+
+
+def test_unpacked_copy_without_test_folder_is_unpacked_again(tmp_path, monkeypatch, cache_dir,
+                                                             capsys):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    src = _jpg_copy(tmp_path / "src", per_class=1)
+    full = tmp_path / "full"
+    full.mkdir()
+    with tarfile.open(full / "cifar10-jpg.tar.gz", "w:gz") as tar:
+        tar.add(src / "cifar10-jpg", arcname="cifar10-jpg")
+    (cache_dir / "cifar10-jpg" / "train").mkdir(parents=True)  # a copy without test/
+    ds = data.cifar10(train=False, data_dir=full, verbose=False)
+    assert len(ds) == 10 and (cache_dir / "cifar10-jpg" / "test" / "cat").is_dir()
+    target, archive = cache_dir / "cifar10-jpg", full / "cifar10-jpg.tar.gz"
+    assert capsys.readouterr().out == (f"[course_utils] the unpacked copy {target} is damaged "
+                                       f"(no test/ folder); unpacking {archive} again …\n")
+
+
+def test_damaged_ants_and_bees_copy_is_removed_and_the_next_one_used(tmp_path, monkeypatch,
+                                                                     cache_dir, capsys):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    bad = cache_dir / "hymenoptera_data"
+    (bad / "train" / "ants").mkdir(parents=True)
+    (bad / "train" / "ants" / "a.jpg").write_bytes(b"cut")
+    (bad / download.MANIFEST).write_text('{"train/ants/a.jpg": 999}', encoding="utf-8")
+    damage = download.check_unpacked(bad)
+    assert damage is not None
+    (tmp_path / "mine" / "hymenoptera_data" / "train").mkdir(parents=True)
+    found = data.hymenoptera(data_dir=tmp_path / "mine", verbose=False)
+    assert found == (tmp_path / "mine").resolve() / "hymenoptera_data" and not bad.exists()
+    assert capsys.readouterr().out == (f"[course_utils] the unpacked copy {bad} is damaged "
+                                       f"({damage}); it was removed and is made again.\n")
+
+
+def test_hymenoptera_with_the_network_blocked_gives_the_sample(monkeypatch, cache_dir, capsys):
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    assert data.hymenoptera() == data.HYMENOPTERA_SAMPLE
+    assert capsys.readouterr().out.startswith(
+        f"[course_utils] ants/bees: bundled sample {data.HYMENOPTERA_SAMPLE} [no download (")
+
+
+# ------------------------------------------------------------------ the image-folder data set
+def test_image_folder_errors_name_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        data.CIFAR10Folder(tmp_path / "nope")
+    assert str(info.value) == f"CIFAR-10 folder {tmp_path / 'nope'} does not exist."
+    for name in data.CIFAR10_CLASSES:
+        (tmp_path / "empty" / name).mkdir(parents=True)
+    (tmp_path / "empty" / "cat" / "notes.txt").write_text("not a photo", encoding="utf-8")
+    with pytest.raises(ValueError) as info:
+        data.CIFAR10Folder(tmp_path / "empty")
+    assert str(info.value) == (f"the class folders in {tmp_path / 'empty'} hold no photos "
+                               f"({', '.join(data.PHOTO_SUFFIXES)}).")
+    Image.new("RGB", (40, 32)).save(tmp_path / "empty" / "cat" / "big.png")
+    with pytest.raises(ValueError, match="CIFAR-10 images are"):
+        data.CIFAR10Folder(tmp_path / "empty")
+
+
+def test_decoded_images_are_cached_and_reused(tmp_path, monkeypatch, cache_dir):
+    split = _jpg_copy(tmp_path / "full", per_class=1) / "cifar10-jpg" / "test"
+    first = data.CIFAR10Folder(split)
+    assert first.data.shape == (10, 32, 32, 3) and len(list(cache_dir.glob("decoded-*.npy"))) == 1
+
+    def no_decoding(path):
+        raise AssertionError("the cached array should have been used")
+
+    monkeypatch.setattr(data, "_decode_32x32", no_decoding)
+    again = data.CIFAR10Folder(split)
+    assert np.array_equal(again.data, first.data) and again.targets == list(range(10))
