@@ -31,6 +31,10 @@ from course_utils.models import MODELS
 from course_utils.settings import REPO_ROOT
 
 DOG, PLANE = str(data.demo_image("dog")), str(data.demo_image("airplane"))
+#: tests that start a real ``python -m course_utils`` (seconds each; also the ones using the
+#: ``run_dir`` fixture, which trains in one). Not seen by mutmut's per-function test
+#: selection, so `tools/mutation.py` (``-m "not slow"``) leaves them out.
+REAL_PROCESS = pytest.mark.slow
 
 
 def _cli(*args, cwd=None, timeout=180):
@@ -53,6 +57,7 @@ def run_dir(tmp_path_factory):
 
 
 # ------------------------------------------------------------------------------ help
+@REAL_PROCESS
 def test_help_reads_clearly():
     train = _cli("train", "--help")
     assert train.returncode == 0 and train.stderr == ""
@@ -104,6 +109,7 @@ def test_bad_options_exit_2_with_a_message(capsys, args, message, run_cli):
     assert "Traceback" not in err + out
 
 
+@REAL_PROCESS
 def test_bad_values_end_without_traceback_in_a_real_process():
     result = _cli("train", "--lr", "-0.5")
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -123,6 +129,7 @@ def test_resume_from_a_folder_without_checkpoints(capsys, offline, tmp_path, run
     assert code == 2 and "no readable checkpoint" in err
 
 
+@REAL_PROCESS
 def test_predict_reports_a_file_that_is_not_an_image(capsys, tmp_path, run_dir, run_cli):
     fake = tmp_path / "holiday.jpg"
     fake.write_text("not a photo")
@@ -147,6 +154,7 @@ def test_predict_without_shipped_weights(capsys, monkeypatch, tmp_path, run_cli)
 
 
 # ------------------------------------------------------------------------- real runs
+@REAL_PROCESS
 def test_train_writes_a_checkpoint_that_predict_uses(run_dir):
     state = checkpoints.load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert state["model_name"] == "tudui" and state["normalize"] is None
@@ -160,6 +168,7 @@ def test_train_writes_a_checkpoint_that_predict_uses(run_dir):
     assert all(line.count("%") == 2 for line in lines)
 
 
+@REAL_PROCESS
 def test_resume_continues_the_run(capsys, offline, run_dir, run_cli):
     code, out, err = run_cli("train", "--resume", str(run_dir), "--epochs", "2",
                            "--no-progress")
@@ -198,6 +207,7 @@ def test_fast_mode_trains_one_epoch_by_default(capsys, offline, fast, tmp_path, 
 
 
 # ------------------------------------------------------------------------ exit codes
+@REAL_PROCESS
 def test_training_that_diverges_exits_1_in_a_real_process(tmp_path):
     """lr 1e4 blows the loss up to nan within the first 4 steps (any seed): exit code 1 and the
     engine's advice, no traceback."""
@@ -208,6 +218,7 @@ def test_training_that_diverges_exits_1_in_a_real_process(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@REAL_PROCESS
 def test_ctrl_c_exits_130_and_keeps_the_finished_epoch(tmp_path):
     """SIGINT (Ctrl+C) to a real training process once epoch 1 is saved: exit code 130, a
     one-line note, no traceback, and the checkpoint of epoch 1 loads."""
