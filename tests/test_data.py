@@ -451,3 +451,21 @@ def test_decoded_images_are_cached_and_reused(tmp_path, monkeypatch, cache_dir):
     monkeypatch.setattr(data, "_decode_32x32", no_decoding)
     again = data.CIFAR10Folder(split)
     assert np.array_equal(again.data, first.data) and again.targets == list(range(10))
+
+
+def test_a_download_that_fails_its_md5_is_not_used(tmp_path, monkeypatch, local_server,
+                                                   cache_dir, capsys):
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    www, base = local_server
+    staging = tmp_path / "staging"
+    _patch_md5s(monkeypatch, _official_copy(staging))
+    with tarfile.open(www / TV.filename, "w:gz") as tar:
+        tar.add(staging / TV.base_folder, arcname=TV.base_folder)
+    monkeypatch.setattr(TV, "url", f"{base}/{TV.filename}")
+    monkeypatch.setattr(TV, "tgz_md5", "0" * 32)  # not the archive the server sends
+    root = tmp_path / "root"
+    assert data.cifar10(train=False, root=root).source == "sample"
+    assert not (root / TV.base_folder).exists()
+    assert capsys.readouterr().out.startswith(
+        "[course_utils] CIFAR-10 test: bundled sample, 200 images [no download (")
