@@ -127,25 +127,56 @@ def test_chapter_12_reads_the_course_cli_and_leaves_exit_codes_to_appendix_b():
     assert "appendix B" in text
 
 
-def test_appendix_a_reads_the_figures_from_the_results_file():
-    code = _code(13)
-    assert 'json.loads(results_file.read_text(encoding="utf-8"))' in code
-    for typed in ("1,275", "1933", "0.5759", "0.8295"):  # figures come from the file only
-        assert typed not in code, f"{typed} is typed into appendix A"
-
-
-def test_the_results_file_holds_the_figures_of_benchmarks_md():
+def _results() -> dict[str, dict]:
+    """Every results file in benchmarks/results/, by file name."""
     import json
 
+    return {path.name: json.loads(path.read_text(encoding="utf-8"))
+            for path in sorted((ROOT / "benchmarks" / "results").glob("*.json"))}
+
+
+def _quoted_figures(name: str, result: dict) -> list[str]:
+    """The figures of one results file as BENCHMARKS.md must quote them."""
+    if name.startswith("throughput-"):
+        return [f"{v:,.0f}" for v in result["median_images_per_second"].values()]
+    if name.startswith("time_to_accuracy-"):
+        return [f"{p['test_accuracy']:.4f}" for p in result["points"]]
+    if name.startswith("notebooks-"):
+        return [f"{result['median_total_seconds']:.1f} s"]
+    raise AssertionError(f"benchmarks/results/{name} is not written by a benchmark script")
+
+
+def test_appendix_a_reads_the_figures_from_the_results_files():
+    code = _code(13)
+    assert 'json.loads(results_file.read_text(encoding="utf-8"))' in code
+    assert 'latest("throughput")' in code and 'latest(f"time_to_accuracy-{name}")' in code
+    results = _results()
+    assert any(n.startswith("throughput-") for n in results)
+    for recipe in ("original", "improved", "deep"):
+        assert any(n.startswith(f"time_to_accuracy-{recipe}-") for n in results), recipe
+    for name, result in results.items():
+        for figure in _quoted_figures(name, result):  # figures come from the files only
+            assert figure not in code, f"{figure} of {name} is typed into appendix A"
+
+
+def test_the_results_files_were_written_by_the_scripts_and_benchmarks_md_quotes_them():
     benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
-    for path in sorted((ROOT / "benchmarks" / "results").glob("*.json")):
-        results = json.loads(path.read_text(encoding="utf-8"))
-        for name, value in results["throughput"]["median"].items():
-            assert f"{value:,}" in benchmarks, (path.name, name, value)
-        for run in results["accuracy"]["runs"]:
-            assert f"{run['test_accuracy']:.4f}" in benchmarks, (path.name, run)
-            assert f"{run['wall_s']} s" in benchmarks, (path.name, run)
-            assert ", ".join(f"{a:.3f}" for a in run["per_epoch"][:-1]) in benchmarks
+    for name, result in _results().items():
+        assert result["benchmark"] == name.rsplit("-", 2)[0], name  # save_result's naming
+        assert {"date", "cpu", "torch", "commit"} <= set(result["machine"]), name
+        for figure in _quoted_figures(name, result):
+            assert figure in benchmarks, (name, figure)
+
+
+def test_time_to_accuracy_runs_stay_inside_their_budgets():
+    for name, result in _results().items():
+        if not name.startswith("time_to_accuracy-"):
+            continue
+        assert result["train_images"] == 50_000 and result["test_images"] == 10_000, name
+        for point in result["points"]:
+            # a run may finish the step it began: allow 2 % over the budget
+            assert point["total_seconds"] <= point["budget_s"] * 1.02, (name, point)
+            assert 0.1 < point["test_accuracy"] <= 1.0, (name, point)
 
 
 def test_appendix_b_kills_a_real_process_and_resumes_it():

@@ -140,3 +140,19 @@ def test_the_cli_trains_in_the_recipes_precision(monkeypatch, tmp_path):
                                          logdir=tmp_path, progress=False)
         recipes.train(settings)
         assert seen["amp_dtype"] is devices.PRECISIONS[recipe.precision], name
+
+
+def test_the_deep_recipe_trains_in_bfloat16_from_the_command_line(offline, run_cli, tmp_path):
+    """A real (tiny) run of ``--recipe deep``: it says it trains in bfloat16, its checkpoint
+    records the precision, and the weights it saves are float32 (autocast changes the
+    arithmetic of the forward pass, not the stored weights)."""
+    code, out, err = run_cli("train", "--recipe", "deep", "--epochs", "1", "--limit", "300",
+                             "--batch-size", "64", "--device", "cpu", "--logdir",
+                             str(tmp_path), "--no-progress")
+    assert code == 0, err
+    assert "model deep-cnn (498,128 parameters)" in out and "device cpu, bfloat16," in out
+    (last,) = tmp_path.glob("*/checkpoints/last.pt")  # one run folder, one last checkpoint
+    state = torch.load(last, weights_only=True)
+    assert state["model_name"] == "deep-cnn" and state["config"]["precision"] == "bfloat16"
+    assert {t.dtype for t in state["model_state"].values()} <= {torch.float32, torch.int64}
+    assert 0.0 <= state["history"][-1]["test_accuracy"] <= 1.0
