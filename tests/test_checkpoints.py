@@ -291,10 +291,11 @@ def test_wrapped_models_are_saved_and_restored_without_prefixes(tmp_path):
         assert _same_weights(model, fresh)
     # a model of one's own with a submodule *named* module is not a wrapper: kept whole
     own = nn.Sequential()
-    own.module, own.head = nn.Linear(2, 2), nn.Linear(2, 1)
+    own.module, own._orig_mod, own.head = nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 1)
     path = checkpoints.save_checkpoint(tmp_path / "own.pt", own)
-    assert sorted(torch.load(path)["model_state"]) == ["head.bias", "head.weight",
-                                                       "module.bias", "module.weight"]
+    assert sorted(torch.load(path)["model_state"]) == [
+        "_orig_mod.bias", "_orig_mod.weight", "head.bias", "head.weight", "module.bias",
+        "module.weight"]
     for prefix in ("_orig_mod.", "module._orig_mod."):  # files saved from wrapped models
         torch.save({prefix + k: v for k, v in model.state_dict().items()}, tmp_path / "p.pt")
         fresh = models.Tudui()
