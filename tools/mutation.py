@@ -4,7 +4,7 @@
     nice python tools/mutation.py engine loaders   # just these
     python tools/mutation.py --again engine        # after adding tests: re-run only the
                                                    # mutants that survived (or were not
-                                                   # reached) last time
+                                                   # reached or had no tests) last time
     python tools/mutation.py --list                # the modules and the tests each one uses
 
 Each module is mutated in its own work folder ``.cache/mutation/<module>/`` (a copy of the
@@ -84,6 +84,9 @@ def prepare(name: str) -> Path:
         # turn a caught mutant into a "timeout"; one line per failure is enough here
         '"-q", "--tb=line"]\n'
         "timeout_multiplier = 5.0\n"
+        # the wall limit is (test time + timeout_constant) × multiplier: a worker starved by
+        # other jobs on a busy machine is slow, not hung, so give it a fixed minute on top
+        "timeout_constant = 60.0\n"
         # a child forked from a process that ran torch can deadlock: fork from a clean server
         'process_isolation = "forkserver"\n\n' + pytest_section,
         encoding="utf-8")
@@ -117,7 +120,7 @@ def run(name: str, again: bool = False) -> dict:
     if again and (WORK / name / "mutants").is_dir():
         folder = refresh_tests(name)
         names = [m for m, status in _listing(folder, env)
-                 if status in ("survived", "not checked", "timeout")]
+                 if status in ("survived", "not checked", "timeout", "no tests")]
     else:
         folder, names = prepare(name), []
     t0 = time.monotonic()
