@@ -347,6 +347,7 @@ def test_loaders_under_torchrun_give_this_process_its_shard(offline, two_process
     assert recipes.build_loaders(recipe, limit=200)[0].sampler.seed == 0  # the default seed
     pil = dataclasses.replace(recipes.RECIPES["original"], drop_last=True, batch_size=64)
     train, test, _ = recipes.build_loaders(pil, limit=200, seed=5)
+    assert capsys.readouterr().out == ""  # the PIL pipeline too
     assert type(train.sampler) is DistributedSampler
     assert (train.sampler.num_replicas, train.sampler.rank, train.sampler.seed,
             train.sampler.shuffle) == (2, 1, 5, True)
