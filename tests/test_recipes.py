@@ -297,6 +297,10 @@ def test_tensor_pipeline_on_another_device_from_a_data_folder(offline, tmp_path,
     out = capsys.readouterr().out
     assert f"image folder {folder / 'cifar10-jpg' / 'train'}" in out
     assert f"image folder {folder / 'cifar10-jpg' / 'test'}" in out
+    recipes.build_loaders(recipes.RECIPES["original"], limit=100, data_dir=folder)  # PIL
+    out = capsys.readouterr().out
+    assert f"image folder {folder / 'cifar10-jpg' / 'train'}" in out
+    assert f"image folder {folder / 'cifar10-jpg' / 'test'}" in out
 
 
 def test_pil_pipeline_loaders(offline, capsys):
@@ -353,6 +357,8 @@ def test_loaders_under_torchrun_give_this_process_its_shard(offline, two_process
             train.sampler.shuffle) == (2, 1, 5, True)
     assert (train.batch_size, train.drop_last, len(train.dataset)) == (64, True, 200)
     assert list(test.dataset.indices) == list(range(1, 200, 2))
+    full = data.cifar10(train=False, transform=T.ToTensor(), verbose=False)
+    assert torch.equal(test.dataset[0][0], full[1][0])  # items of the test set itself
 
 
 def test_build_run_seeds_then_builds_everything_from_the_settings(offline, tmp_path, capsys):
