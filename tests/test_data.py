@@ -145,6 +145,13 @@ def test_download_branch_fetches_checks_and_extracts(tmp_path, monkeypatch, loca
     assert capsys.readouterr().out == (f"[course_utils] CIFAR-10 test: downloaded to {root} "
                                        "(200 images)\n")
     assert (root / TV.base_folder / "test_batch").is_file()
+    # the training split of a fresh download, with the transforms applied
+    shown = data.cifar10(train=True, root=tmp_path / "root2", verbose=False,
+                         transform=torchvision.transforms.ToTensor(),
+                         target_transform=lambda y: y + 100)
+    assert shown.source == "download" and len(shown) == 1000 and shown.train
+    x, y = shown[999]
+    assert x.shape == (3, 32, 32) and y == shown.targets[999] + 100
     # a second call finds the official files and does not download again
     (www / TV.filename).unlink()
     assert data.cifar10(train=False, root=root).source == "official"
@@ -166,6 +173,7 @@ def test_image_folder_under_course_data_dir(tmp_path, monkeypatch, cache_dir, ca
     ds = data.cifar10(train=True)
     assert ds.source == "image-folder" and len(ds) == 30
     folder = (tmp_path / "full").resolve() / "cifar10-jpg" / "train"
+    assert ds.root == str(folder) and f"Root location: {folder}" in repr(ds)  # print(ds)
     assert capsys.readouterr().out == (f"[course_utils] CIFAR-10 train: image folder {folder} "
                                        "(30 images)\n")
     shown = data.cifar10(train=True, verbose=False, transform=torchvision.transforms.ToTensor(),
@@ -314,6 +322,7 @@ def test_as_tensors_and_spread_subset(monkeypatch, cache_dir):
     assert torch.equal(x[5].permute(1, 2, 0), torch.from_numpy(ds.data[5]))
     sub = data.spread_subset(ds, 50)
     assert len(sub) == 50 and {ds.targets[i] for i in sub.indices} == set(range(10))
+    assert sub.dataset is ds and sub[3][1] == ds[12][1]  # items of the data set itself
     assert sub.indices == [0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64, 68,
                            72, 76, 80, 84, 88, 92, 96, 100, 104, 108, 112, 116, 120, 124, 128,
                            132, 136, 140, 144, 148, 152, 156, 160, 164, 168, 172, 176, 180, 184,
