@@ -43,12 +43,16 @@ def until(loader, deadline: float):
             return
 
 
+def fresh(recipe):
+    """``(model, optimizer, loss_fn)`` built new from ``recipe``."""
+    model = recipes.build_model(recipe)
+    return model, recipes.build_optimizer(recipe, model), recipes.build_loss(recipe)
+
+
 def probe(recipe, loader, test_loader, steps: int, amp_dtype) -> dict:
     """Seconds per training step (after 3 warm-up steps) and seconds per evaluation of the
     test set, measured on a throw-away model."""
-    model = recipes.build_model(recipe)
-    optimizer = recipes.build_optimizer(recipe, model)
-    loss_fn = recipes.build_loss(recipe)
+    model, optimizer, loss_fn = fresh(recipe)
     options = dict(progress=False, amp_dtype=amp_dtype)
     engine.train_one_epoch(model, itertools.islice(loader, 3), loss_fn, optimizer, "cpu",
                            **options)
@@ -69,10 +73,8 @@ def one_cycle_run(recipe, budget: float, train_loader, test_loader, args, amp_dt
     epochs = max(1, int(left * args.safety / (speed["seconds_per_step"] * steps_per_epoch)))
     planned = dataclasses.replace(recipe, epochs=epochs)
     torch.manual_seed(args.seed)
-    model = recipes.build_model(planned)
-    optimizer = recipes.build_optimizer(planned, model)
+    model, optimizer, loss_fn = fresh(planned)
     scheduler = recipes.build_scheduler(planned, optimizer, steps_per_epoch)
-    loss_fn = recipes.build_loss(planned)
     deadline = start + budget - speed["eval_seconds"]
     step, train_loss = 0, None
     for _ in range(epochs):
@@ -96,9 +98,7 @@ def constant_lr_run(recipe, budgets, train_loader, test_loader, args, amp_dtype)
     """One run, evaluated (with the clock paused) when its training time reaches each budget
     less the time an evaluation takes."""
     torch.manual_seed(args.seed)
-    model = recipes.build_model(recipe)
-    optimizer = recipes.build_optimizer(recipe, model)
-    loss_fn = recipes.build_loss(recipe)
+    model, optimizer, loss_fn = fresh(recipe)
     t0 = time.perf_counter()
     engine.evaluate(model, test_loader, loss_fn, "cpu", amp_dtype)  # how long one takes
     eval_seconds = time.perf_counter() - t0
@@ -145,8 +145,6 @@ def main(argv=None) -> dict:
     with _common.measure(load):
         dataset, _ = _common.cifar10_split(True, allow_sample=not args.require_full)
         train_loader, test_loader, _ = recipes.build_loaders(recipe, limit=args.limit)
-        if recipe.pipeline == "tensors":
-            next(iter(test_loader))
     params = models.count_parameters(recipes.build_model(recipe))
     print(f"recipe {args.recipe}: {recipe.model} ({params:,} parameters), precision "
           f"{recipe.precision}, {len(train_loader.dataset):,} training images, budgets "
