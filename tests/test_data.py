@@ -199,14 +199,20 @@ def test_data_dir_argument_needs_no_environment(tmp_path, monkeypatch, cache_dir
                                "folder holding cifar10-jpg/ or hymenoptera_data/.")
 
 
-def test_archive_under_course_data_dir_is_unpacked_once(tmp_path, monkeypatch, cache_dir,
-                                                       capsys):
-    monkeypatch.setenv("COURSE_OFFLINE", "1")
-    src = _jpg_copy(tmp_path / "src", per_class=2)
+def _jpg_archive(tmp_path: Path, per_class: int) -> Path:
+    """A folder ``tmp_path/full`` holding ``cifar10-jpg.tar.gz`` of a small image-folder copy."""
+    src = _jpg_copy(tmp_path / "src", per_class=per_class)
     full = tmp_path / "full"
     full.mkdir()
     with tarfile.open(full / "cifar10-jpg.tar.gz", "w:gz") as tar:
         tar.add(src / "cifar10-jpg", arcname="cifar10-jpg")
+    return full
+
+
+def test_archive_under_course_data_dir_is_unpacked_once(tmp_path, monkeypatch, cache_dir,
+                                                       capsys):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    full = _jpg_archive(tmp_path, per_class=2)
     monkeypatch.setenv("COURSE_DATA_DIR", str(full))
     assert len(data.cifar10(train=False, verbose=False)) == 20
     assert (cache_dir / "cifar10-jpg" / "test" / "truck").is_dir()
@@ -395,11 +401,7 @@ def test_download_false_never_tries_the_network(monkeypatch, cache_dir, capsys):
 def test_unpacked_copy_without_test_folder_is_unpacked_again(tmp_path, monkeypatch, cache_dir,
                                                              capsys):
     monkeypatch.setenv("COURSE_OFFLINE", "1")
-    src = _jpg_copy(tmp_path / "src", per_class=1)
-    full = tmp_path / "full"
-    full.mkdir()
-    with tarfile.open(full / "cifar10-jpg.tar.gz", "w:gz") as tar:
-        tar.add(src / "cifar10-jpg", arcname="cifar10-jpg")
+    full = _jpg_archive(tmp_path, per_class=1)
     (cache_dir / "cifar10-jpg" / "train").mkdir(parents=True)  # a copy without test/
     ds = data.cifar10(train=False, data_dir=full, verbose=False)
     assert len(ds) == 10 and (cache_dir / "cifar10-jpg" / "test" / "cat").is_dir()
