@@ -30,6 +30,9 @@ import numpy as np
 from PIL import Image
 from tensorboard import notebook as tensorboard_notebook
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from tensorboard.compat.proto.event_pb2 import SessionLog
+from tensorboard.util import tensor_util
 
 from course_utils import settings
 from course_utils._tb_server import TensorBoard, TensorBoardError, launch, stop_all
@@ -49,7 +52,7 @@ def _accumulators(logdir: str | os.PathLike, **size_guidance):
     logdir = Path(logdir)
     if not logdir.is_dir():
         raise FileNotFoundError(f"logdir {logdir} does not exist.")
-    for folder in sorted({p.parent for p in logdir.rglob("*tfevents*") if p.is_file()}):
+    for folder in _event_folders(logdir):
         acc = EventAccumulator(str(folder), size_guidance=size_guidance)
         acc.Reload()
         yield folder.relative_to(logdir).as_posix(), acc
@@ -64,10 +67,44 @@ def read_runs(logdir: str | os.PathLike) -> dict[str, dict[str, list[tuple[int, 
     files. Runs are named as TensorBoard names them: the path relative to ``logdir``, with
     ``"."`` for ``logdir`` itself. Values are float32 as stored (``0.1`` reads as 0.10000000149).
     """
-    return {
-        run: {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
-        for run, acc in _accumulators(logdir, scalars=0)
-    }
+    logdir = Path(logdir)
+    if not logdir.is_dir():
+        raise FileNotFoundError(f"logdir {logdir} does not exist.")
+    runs = {}
+    for folder in _event_folders(logdir):
+        runs[folder.relative_to(logdir).as_posix()] = _scalars_of(_events_in_order(folder))
+    return runs
+
+
+def _event_folders(logdir: Path) -> list[Path]:
+    return sorted({p.parent for p in logdir.rglob("*tfevents*") if p.is_file()})
+
+
+def _events_in_order(folder: Path):
+    """The events of every event file in ``folder``, file by file in the order the files were
+    started (their first event's wall time), not by file name: two writers made in the same
+    second get names ``….9`` and ``….10``, and by name the later one would come first."""
+    files = [list(EventFileLoader(str(p)).Load())
+             for p in sorted(folder.iterdir()) if p.is_file() and "tfevents" in p.name]
+    for events in sorted(files, key=lambda events: events[0].wall_time if events else 0.0):
+        yield from events
+
+
+def _scalars_of(events) -> dict[str, list[tuple[int, float]]]:
+    """``{tag: [(step, value), ...]}`` as TensorBoard shows them: a writer that resumes with
+    ``purge_step=s`` (a ``SessionLog.START`` at step s) drops every point at step >= s."""
+    tags: dict[str, list[tuple[int, float]]] = {}
+    for event in events:
+        if event.HasField("session_log") and event.session_log.status == SessionLog.START:
+            for tag, points in tags.items():
+                tags[tag] = [(step, value) for step, value in points if step < event.step]
+        for value in event.summary.value if event.HasField("summary") else ():
+            if value.HasField("simple_value"):
+                tags.setdefault(value.tag, []).append((event.step, value.simple_value))
+            elif value.metadata.plugin_data.plugin_name == "scalars":
+                number = float(tensor_util.make_ndarray(value.tensor).item())
+                tags.setdefault(value.tag, []).append((event.step, number))
+    return {tag: points for tag, points in tags.items() if points}
 
 
 def read_scalars(logdir: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:

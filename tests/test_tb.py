@@ -122,6 +122,25 @@ def test_read_scalars_honours_purge_step_on_resume(tmp_path):
     assert [v for _, v in points] == [0, 1, 2, 3, 4, 105, 106, 107]
 
 
+def test_read_scalars_orders_event_files_by_time_not_by_name(tmp_path):
+    """Two writers made in the same second are told apart by a process-wide counter in the
+    file name (``….9`` and ``….10``), which sorts the later file first: the reader must
+    still apply the resumed run after the original."""
+    with SummaryWriter(str(tmp_path)) as writer:
+        for i in range(10):
+            writer.add_scalar("loss", float(i), i)
+    (first,) = tmp_path.glob("*tfevents*")
+    first.rename(tmp_path / "events.out.tfevents.1.host.1.9")
+    with SummaryWriter(str(tmp_path), purge_step=5) as writer:
+        for i in range(5, 8):
+            writer.add_scalar("loss", 100.0 + i, i)
+    (resumed,) = (p for p in tmp_path.glob("*tfevents*") if not p.name.endswith(".9"))
+    resumed.rename(tmp_path / "events.out.tfevents.1.host.1.10")  # sorts before ….9
+    points = tb.read_scalars(tmp_path)["loss"]
+    assert [s for s, _ in points] == list(range(8))
+    assert [v for _, v in points] == [0, 1, 2, 3, 4, 105, 106, 107]
+
+
 def test_read_images_and_tags_roundtrip(tmp_path):
     photo = np.array(Image.open(ANT_PHOTO).convert("RGB"))
     batch = torch.rand(4, 3, 8, 8)
