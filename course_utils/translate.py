@@ -48,6 +48,13 @@ CODE_RULES = [(re.compile(r"\bchapter\((\d+)\)"), rf'chapter(\1, lang="{LANG}")'
 _MAGIC = re.compile(r"^(\s*)[%!]")
 _NOT_PROSE = re.compile(r"#\s*(noqa|fmt:|type:|pragma)|^#[^A-Za-z]*$")
 _LINK = re.compile(r'(\]\(|src=")(?![a-z]+:|#|/)([^)"\s]+)')
+#: a Chinese character or Chinese punctuation (ideographs, CJK and full-width punctuation,
+#: curly quotes, …, —)
+CJK = "\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\u2018\u2019\u201c\u201d\u2026\u2014"
+#: a line break inside a Chinese sentence: browsers, JupyterLab and Sphinx show it as a space
+CJK_BREAK = re.compile(rf"(?<=[{CJK}])[ \t]*\n[ \t]*(?=[{CJK}])")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_BLOCK_LINE = re.compile(r"^\s*(#|\||<|\$\$)")  # a heading, table row, HTML or math line
 
 
 @dataclass
@@ -151,6 +158,43 @@ def relink(markdown: str) -> str:
     return _LINK.sub(fix, markdown)
 
 
+def _join_cjk(markdown: str, found: list[str] | None = None) -> str:
+    out: list[str] = []
+    fenced = False
+    for line in markdown.split("\n"):
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif (out and not fenced and not _BLOCK_LINE.match(out[-1]) and not _FENCE.match(out[-1])
+              and not _BLOCK_LINE.match(line) and CJK_BREAK.search(out[-1] + "\n" + line)):
+            if found is not None:
+                found.append(out[-1].rstrip()[-10:] + "⏎" + line.lstrip()[:10])
+            out[-1] = out[-1].rstrip() + line.lstrip()
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def join_cjk_lines(markdown: str) -> str:
+    """``markdown`` with each line break between two Chinese characters removed.
+
+    The translations keep the English hard wrap; Chinese puts no space between words, so
+    such a break would show as a stray space (Chrome, JupyterLab, Sphinx). Code blocks,
+    headings, table rows, HTML and math lines are kept as they are.
+
+    >>> join_cjk_lines("第一行\n第二行。\n\n## 标题\n正文")
+    '第一行第二行。\n\n## 标题\n正文'
+    """
+    return _join_cjk(markdown)
+
+
+def cjk_breaks(markdown: str) -> list[str]:
+    """The line breaks between two Chinese characters in ``markdown`` (what
+    ``join_cjk_lines`` would join), each as ``"…end⏎start…"``."""
+    found: list[str] = []
+    _join_cjk(markdown, found)
+    return found
+
+
 def translate_code(source: str, units: list[Unit], entries: dict) -> str:
     lines = english_code(source).splitlines(keepends=True)
     for unit in reversed(units):
@@ -188,7 +232,7 @@ def build(name: str) -> tuple[str | None, list[str]]:
         if cell["cell_type"] == "markdown" and mine:
             entry = entries.get(source)
             if not translation_problem(entry, mine[0]):
-                source = relink(entry.msgstr)
+                source = relink(join_cjk_lines(entry.msgstr))
         elif cell["cell_type"] == "code":
             source = translate_code(source, mine, entries)
             cell["outputs"], cell["execution_count"] = [], None

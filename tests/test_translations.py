@@ -99,6 +99,27 @@ def test_relative_links_work_from_notebooks_zh(path):
                 assert found, f"{path.name} cell {i}: {target}"
 
 
+def test_no_line_break_inside_a_chinese_sentence():
+    """A hard wrap between two Chinese characters shows as a space in browsers, JupyterLab and
+    the Sphinx site: the generator joins them, README.zh-CN.md is written without them."""
+    found = [f"{path.name} cell {i}: {b}" for path in CHINESE
+             for i, cell in enumerate(_cells(path)) if cell["cell_type"] == "markdown"
+             for b in translate.cjk_breaks("".join(cell["source"]))]
+    found += [f"README.zh-CN.md: {b}" for b in
+              translate.cjk_breaks((ROOT / "README.zh-CN.md").read_text(encoding="utf-8"))]
+    assert not found, "line breaks inside Chinese sentences:\n" + "\n".join(found)
+
+
+def test_the_generator_joins_lines_between_chinese_characters_only():
+    markdown = ("第一行，\n第二行。English\nwrap 中文\n\n## 标题\n正文\n"
+                "```python\n# 注释\n# 续行\n```\n| 表 |\n| 格 |\n- 列表\n续行")
+    assert translate.join_cjk_lines(markdown) == (
+        "第一行，第二行。English\nwrap 中文\n\n## 标题\n正文\n"
+        "```python\n# 注释\n# 续行\n```\n| 表 |\n| 格 |\n- 列表续行")
+    assert translate.cjk_breaks(markdown) == ["第一行，⏎第二行。Englis", "- 列表⏎续行"]
+    assert translate.cjk_breaks(translate.join_cjk_lines(markdown)) == []
+
+
 def _sandbox(tmp_path, monkeypatch, name="06_conv_pool_activation.ipynb"):
     """A copy of one English notebook with its catalogue, and the generator pointed at it."""
     (tmp_path / "notebooks").mkdir()
