@@ -131,12 +131,19 @@ class Lab:
                     "matplotlib_inline.backend_inline"})
         if fast:
             env["COURSE_FAST"] = "1"
+        # every cell in the page, not only those in view (JupyterLab 4 windows long notebooks)
+        settings = home / "config" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
+        settings.mkdir(parents=True, exist_ok=True)
+        (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
         cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
                f"--port={self.port}", "--ServerApp.port_retries=0",
                "--IdentityProvider.token=", "--ServerApp.password=",
                "--ServerApp.disable_check_xsrf=True",  # the tests' API calls have no cookie
                f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={home / 'workspaces'}",
                "--LabApp.news_url=None",
+               # window.jupyterapp: the tests read the notebook's model and run commands
+               # through it, not through what happens to be drawn
+               "--LabApp.expose_app_in_browser=True",
                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")
@@ -150,6 +157,21 @@ class Lab:
         with NO_PROXY.open(request, timeout=timeout) as response:
             body = response.read()
         return json.loads(body) if body else None
+
+    def alive(self) -> None:
+        """Fail at once, with the server log's tail, when the server has exited."""
+        if self.process.poll() is not None:
+            raise AssertionError(f"jupyter lab exited ({self.process.returncode}):\n"
+                                 f"{self.output()}")
+
+    def kernel_state(self, path: str) -> str | None:
+        """The execution state the server reports (REST ``/api/sessions``) for the kernel of
+        the notebook at ``path``: "starting", "idle", "busy", … or None without a session."""
+        self.alive()
+        for session in self.api("sessions"):
+            if session.get("path") == path and session.get("kernel"):
+                return session["kernel"].get("execution_state")
+        return None
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         def ready():
@@ -184,48 +206,67 @@ class Lab:
         self.log.close()
 
 
+# The notebook as JupyterLab holds it (window.jupyterapp, exposed by Lab): its path and, per
+# code cell, the execution count (null while queued or running) and whether it shows an error.
+_NOTEBOOK_MODEL_JS = """
+const app = window.jupyterapp;
+const panel = app && app.shell.currentWidget;
+if (!panel || !panel.context || !panel.content || !panel.content.model) return null;
+const cells = panel.content.model.cells, code = [];
+for (let i = 0; i < cells.length; i++) {
+  const cell = cells.get(i);
+  if (cell.type !== 'code') continue;
+  let error = false;
+  for (let j = 0; j < cell.outputs.length; j++) error ||= cell.outputs.get(j).type === 'error';
+  code.push({count: cell.executionCount, error: error});
+}
+return {path: panel.context.path, ready: panel.context.isReady, code: code};
+"""
+
+
+def notebook_model(browser) -> dict | None:
+    """``{"path", "ready", "code": [{"count", "error"}, …]}`` of the notebook in front."""
+    return browser.execute_script(_NOTEBOOK_MODEL_JS)
+
+
+def run_command(browser, command: str) -> None:
+    """Run a JupyterLab command by its id (e.g. ``notebook:run-all-cells``), not by a menu's
+    label."""
+    found = browser.execute_script(
+        "const app = window.jupyterapp;"
+        "if (!app || !app.commands.hasCommand(arguments[0])) return false;"
+        "app.commands.execute(arguments[0]); return true;", command)
+    assert found, f"JupyterLab has no command {command!r} here"
+
+
 def open_notebook(browser, lab: Lab, name: str, n_code: int) -> None:
-    """Open ``name`` (relative to the lab's root) alone in a fresh workspace; wait for its
-    cells and an idle kernel."""
-    from selenium.webdriver.common.by import By
-
+    """Open ``name`` (relative to the lab's root) alone in a fresh workspace; wait until the
+    notebook's model holds its ``n_code`` code cells and the server reports its kernel idle."""
     browser.get(f"{lab.base}/lab/tree/{name}?reset")
-    wait("the notebook's cells", lambda: len(browser.find_elements(
-        By.CSS_SELECTOR, ".jp-NotebookPanel .jp-CodeCell")) == n_code, timeout=90)
-    wait("the kernel, idle, in the status bar", lambda: browser.find_elements(
-        By.XPATH, "//*[contains(@class,'jp-StatusBar-TextItem')][contains(., 'Python')]"
-                  "[contains(., 'Idle')]"), timeout=90)
+
+    def loaded():
+        lab.alive()
+        model = notebook_model(browser)
+        return model and model["path"] == name and model["ready"] and len(model["code"]) == n_code
+
+    wait(f"{name} with {n_code} code cells in JupyterLab's notebook model", loaded, timeout=90)
+    wait(f"the kernel of {name} to be idle (GET /api/sessions)",
+         lambda: lab.kernel_state(name) == "idle", timeout=90)
 
 
-def run_all(browser, timeout: float) -> list[str]:
-    """Run > Run All Cells from the menu bar; wait until no cell is queued or running and the
-    kernel is idle; return the cells' prompts (``[3]:``, or ``[ ]:`` for a skipped cell)."""
-    from selenium.webdriver.common.by import By
-
-    run_menu = "//li[contains(@class,'lm-MenuBar-item')][normalize-space(.)='Run']"
-    run_all_item = ("//li[contains(@class,'lm-Menu-item')]"
-                    "[.//div[normalize-space(.)='Run All Cells']]")
-
-    def open_and_click():
-        browser.find_element(By.XPATH, run_menu).click()
-        items = [e for e in browser.find_elements(By.XPATH, run_all_item) if e.is_displayed()]
-        if items and "lm-mod-disabled" not in (items[0].get_attribute("class") or ""):
-            items[0].click()
-            return True
-        return False
-
-    wait("the Run menu's 'Run All Cells'", open_and_click, timeout=30, interval=0.5)
-
-    def prompts():
-        return [e.text.strip() for e in browser.find_elements(
-            By.CSS_SELECTOR, ".jp-NotebookPanel .jp-CodeCell .jp-InputArea-prompt")]
-
-    wait("the first cell to start", lambda: any(p != "[ ]:" for p in prompts()), timeout=30)
+def run_all(browser, lab: Lab, name: str, timeout: float) -> list[str]:
+    """Run every cell (the command behind Run > Run All Cells); wait until each code cell has
+    an execution count, or one shows an error (Run All stops there), and the server reports
+    the kernel idle. Returns the cells' prompts (``[3]:``, or ``[ ]:`` for a cell not run)."""
+    run_command(browser, "notebook:run-all-cells")
 
     def finished():
-        now = prompts()
-        idle = browser.find_elements(By.XPATH, "//*[contains(@class,'jp-StatusBar-TextItem')]"
-                                               "[contains(., 'Idle')]")
-        return idle and not any("*" in p for p in now) and now
+        model = notebook_model(browser)
+        if not model or model["path"] != name:
+            return None
+        counts = [cell["count"] for cell in model["code"]]
+        done = all(c is not None for c in counts) or any(cell["error"] for cell in model["code"])
+        return done and lab.kernel_state(name) == "idle" and [
+            f"[{c}]:" if c is not None else "[ ]:" for c in counts]
 
-    return wait("Run All to finish", finished, timeout=timeout, interval=0.5)
+    return wait(f"Run All of {name} to finish", finished, timeout=timeout, interval=0.5)

@@ -117,7 +117,7 @@ def test_jupyterlab_runs_a_chapter_notebook_and_leaves_nothing(browser, tmp_path
         n_code = sum(1 for _ in _code_cells(chapter[0]))
         open_notebook(browser, lab, chapter[0].name, n_code)
         try:
-            prompts = run_all(browser, timeout=90)
+            prompts = run_all(browser, lab, chapter[0].name, timeout=90)
         except AssertionError:
             shot = tmp_path / "jupyterlab-timeout.png"
             browser.save_screenshot(str(shot))

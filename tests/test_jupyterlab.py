@@ -23,6 +23,7 @@ from _browser_kit import (
     open_notebook,
     processes_mentioning,
     run_all,
+    run_command,
     start_chromium,
     wait,
 )
@@ -86,15 +87,11 @@ def _error_outputs(lab: Lab, name: str) -> list[str]:
 
 
 def _save(browser, lab: Lab, name: str) -> None:
-    """Ctrl+S in the notebook; wait until the file on disk has changed."""
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-
+    """Save the notebook (the command behind File > Save); wait until the file on disk has
+    changed."""
     route = f"contents/notebooks/{name}?content=0"
     before = lab.api(route)["last_modified"]
-    browser.find_element(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-Cell").click()
-    ActionChains(browser).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
+    run_command(browser, "docmanager:save")
     wait(f"{name} to be saved", lambda: lab.api(route)["last_modified"] != before, timeout=30)
 
 
@@ -104,8 +101,9 @@ def test_tensorboard_shows_inline_in_chapter_3(browser, tmp_path_factory):
     chapter = _chapter("03_")
     root, lab = _start_lab(tmp_path_factory, fast=False)
     try:
-        open_notebook(browser, lab, f"notebooks/{chapter.name}", _n_code(chapter))
-        prompts = run_all(browser, timeout=240)
+        name = f"notebooks/{chapter.name}"
+        open_notebook(browser, lab, name, _n_code(chapter))
+        prompts = run_all(browser, lab, name, timeout=240)
         assert all(p[1:-2].isdigit() for p in prompts), prompts
         frames = wait("TensorBoard's iframe in an output", lambda: browser.find_elements(
             By.CSS_SELECTOR, ".jp-OutputArea-output iframe"), timeout=30)
@@ -134,8 +132,9 @@ def test_conv_explorer_redraws_when_a_slider_moves(browser, fast_lab):
 
     chapter = _chapter("06_")
     try:
-        open_notebook(browser, fast_lab, f"notebooks/{chapter.name}", _n_code(chapter))
-        run_all(browser, timeout=240)
+        name = f"notebooks/{chapter.name}"
+        open_notebook(browser, fast_lab, name, _n_code(chapter))
+        run_all(browser, fast_lab, name, timeout=240)
         box = wait("the explorer's sliders", lambda: [
             b for b in browser.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output .widget-vbox")
             if len(b.find_elements(By.CSS_SELECTOR, ".widget-slider")) >= 5], timeout=60)[0]
@@ -176,8 +175,9 @@ def test_every_chapter_runs_all_without_an_error_cell(browser, fast_lab, noteboo
 
     n_code = _n_code(notebook)
     try:
-        open_notebook(browser, fast_lab, f"notebooks/{notebook.name}", n_code)
-        prompts = run_all(browser, timeout=300)
+        name = f"notebooks/{notebook.name}"
+        open_notebook(browser, fast_lab, name, n_code)
+        prompts = run_all(browser, fast_lab, name, timeout=300)
         _save(browser, fast_lab, notebook.name)
         errors = _error_outputs(fast_lab, notebook.name)
         assert not errors, f"{notebook.name} raised in JupyterLab: {errors}"
