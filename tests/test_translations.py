@@ -289,10 +289,48 @@ def test_glossary_terms_are_used_where_their_english_terms_are():
     assert not misses, "glossary terms not used:\n" + "\n".join(misses)
 
 
+def _avoided() -> list[tuple[str, re.Pattern]]:
+    """(the glossary's word, the wrong variants to avoid) of each row that names some."""
+    lines = [line for line in (ROOT / "locales/glossary.tsv").read_text(encoding="utf-8")
+             .splitlines() if line and not line.startswith("#")]
+    return [(r["zh"], re.compile(r["avoid"])) for r in csv.DictReader(lines, delimiter="\t")
+            if r.get("avoid")]
+
+
+def _chinese_texts() -> list[tuple[str, str]]:
+    """(where, text) of every Chinese text: translations of all catalogues, the generated
+    notebooks' markdown and comments, README.zh-CN.md."""
+    texts = [(f"{p.name}: {e.msgid[:40]!r}", e.msgstr)
+             for p in CATALOGUES + sorted((ROOT / "course_utils/locale/zh_CN").glob("*.po"))
+             for e in polib.pofile(str(p)).translated_entries()]
+    for path in CHINESE:
+        for i, cell in enumerate(_cells(path)):
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code":
+                source = "\n".join(t for _, _, t in i18n.code_comments(source))
+            texts.append((f"notebooks/zh/{path.name} cell {i}", source))
+    texts.append(("README.zh-CN.md", (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")))
+    return texts
+
+
+def test_the_chinese_text_avoids_the_wrong_variants():
+    """步幅 (but once, quoted, in 06), 学习率计划, 断点 for checkpoint, 标签页 for a tab."""
+    avoided = _avoided()
+    assert {"步长", "检查点", "学习率调度 / 调度", "标签（tag）"} <= {zh for zh, _ in avoided}
+    found = [f"{where}: {m.group()!r} (use {zh})" for where, text in _chinese_texts()
+             for zh, pattern in avoided for m in pattern.finditer(text)]
+    assert not found, "wrong variants of glossary terms:\n" + "\n".join(found)
+    chapter6 = polib.pofile(str(ROOT / "locales/zh_CN/notebooks/06_conv_pool_activation.po"))
+    named = [e for e in chapter6.translated_entries() if "“步幅”" in e.msgstr]
+    assert named, "06 names d2l-zh's word 步幅 once, next to 步长"
+    stride = next(p for z, p in _avoided() if z == "步长")
+    assert stride.search("步幅为 2") and not stride.search("把它叫作“步幅”")
+
+
 def test_the_glossary_check_sees_prose_not_code():
     glossary = _glossary()
     entry = polib.POEntry(msgid="The stride moves the kernel; `stride=2` halves it.",
-                          msgstr="步幅让窗口移动；`stride=2` 把它减半。")
+                          msgstr="步长让窗口移动；`stride=2` 把它减半。")
     assert _glossary_misses([entry], glossary) == [
         f"卷积核/池化核 for {next(p for z, p in glossary if '卷积核' in z).pattern!r} in "
         f"{entry.msgid[:60]!r}"]
