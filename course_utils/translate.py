@@ -53,6 +53,7 @@ _LINK = re.compile(r'(\]\(|src=")(?![a-z]+:|#|/)([^)"\s]+)')
 CJK = "\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\u2018\u2019\u201c\u201d\u2026\u2014"
 #: a line break inside a Chinese sentence: browsers, JupyterLab and Sphinx show it as a space
 CJK_BREAK = re.compile(rf"(?<=[{CJK}])[ \t]*\n[ \t]*(?=[{CJK}])")
+_QUOTE = re.compile(r"^(\s*>)*\s?")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _BLOCK_LINE = re.compile(r"^\s*(#|\||<|\$\$)")  # a heading, table row, HTML or math line
 
@@ -162,13 +163,17 @@ def _join_cjk(markdown: str, found: list[str] | None = None) -> str:
     out: list[str] = []
     fenced = False
     for line in markdown.split("\n"):
-        if _FENCE.match(line):
+        quote = _QUOTE.match(line).group()  # "> " of a block quote: joined lines keep one
+        body = line[len(quote):]
+        if _FENCE.match(body):
             fenced = not fenced
-        elif (out and not fenced and not _BLOCK_LINE.match(out[-1]) and not _FENCE.match(out[-1])
-              and not _BLOCK_LINE.match(line) and CJK_BREAK.search(out[-1] + "\n" + line)):
+        elif (out and not fenced and quote.count(">") == _QUOTE.match(out[-1]).group().count(">")
+              and not _BLOCK_LINE.match(out[-1][len(_QUOTE.match(out[-1]).group()):])
+              and not _FENCE.match(out[-1]) and not _BLOCK_LINE.match(body)
+              and CJK_BREAK.search(out[-1] + "\n" + body.lstrip())):
             if found is not None:
-                found.append(out[-1].rstrip()[-10:] + "⏎" + line.lstrip()[:10])
-            out[-1] = out[-1].rstrip() + line.lstrip()
+                found.append(out[-1].rstrip()[-10:] + "⏎" + body.lstrip()[:10])
+            out[-1] = out[-1].rstrip() + body.lstrip()
             continue
         out.append(line)
     return "\n".join(out)

@@ -118,6 +118,9 @@ def test_the_generator_joins_lines_between_chinese_characters_only():
         "```python\n# 注释\n# 续行\n```\n| 表 |\n| 格 |\n- 列表续行")
     assert translate.cjk_breaks(markdown) == ["第一行，⏎第二行。Englis", "- 列表⏎续行"]
     assert translate.cjk_breaks(translate.join_cjk_lines(markdown)) == []
+    quoted = "> **易错点：** 第一行\n> 第二行\n> > 更深一层\n> 回到一层\n正文"
+    assert translate.join_cjk_lines(quoted) == \
+        "> **易错点：** 第一行第二行\n> > 更深一层\n> 回到一层\n正文"
 
 
 def _sandbox(tmp_path, monkeypatch, name="06_conv_pool_activation.ipynb"):
