@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from course_utils.download import CACHE_FIX
 from course_utils.files import atomic_write
 
 __all__ = ["TRAILER", "read_array", "write_array"]
@@ -56,11 +57,12 @@ def read_array(cache: Path, shape: tuple, dtype=np.uint8) -> np.ndarray | None:
 
 def write_array(cache: Path, arr: np.ndarray) -> Path:
     """Write ``arr`` and its checksum trailer with :func:`course_utils.files.atomic_write`:
-    two processes building the same cache end with one complete copy."""
+    two processes building the same cache end with one complete copy; a full disk raises
+    :class:`course_utils.files.WriteError` naming the cache folder."""
     arr = np.ascontiguousarray(arr)
 
     def write(f):
         np.lib.format.write_array(f, arr, allow_pickle=False)
         f.write(TRAILER + struct.pack("<I", zlib.crc32(arr)))
 
-    return atomic_write(cache, write)
+    return atomic_write(cache, write, CACHE_FIX)

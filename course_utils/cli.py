@@ -14,14 +14,15 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import threading
 import time
 from functools import partial
 from pathlib import Path
 
-from course_utils import __version__, devices, distributed, interrupts, recipes
+from course_utils import __version__, devices, distributed, files, interrupts, recipes
 from course_utils.checkpoints import CheckpointError
 from course_utils.data import CIFAR10_CLASSES
-from course_utils.download import OfflineError
+from course_utils.download import ChecksumError, OfflineError
 from course_utils.models import MODELS
 from course_utils.predict import load_trained, predict_image
 
@@ -145,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"SGD momentum, 0 ≤ M < 1 (default: {_per_recipe('momentum')})")
     t.add_argument("--device", type=device, default="auto",
                    help="auto (default: cuda → mps → cpu), cpu, cuda, cuda:N or mps")
+    t.add_argument("--precision", choices=devices.PRECISION_CHOICES,
+                   help="auto: bfloat16 where the CPU/GPU computes it natively (AMX, AVX-512 "
+                        "BF16, Ampere GPUs on), else float32; or float32 / bfloat16 (default: "
+                        f"the recipe's, {_per_recipe('precision')})")
     t.add_argument("--data-dir", type=folder, metavar="DIR",
                    help="folder with cifar10-jpg/ or its .tar.gz (default: $COURSE_DATA_DIR)")
     t.add_argument("--limit", type=positive_int, metavar="N",
@@ -186,8 +191,9 @@ def train(args) -> int:
         settings = recipes.make_settings(
             args.recipe, start=start, model=args.model, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, limit=args.limit,
-            seed=args.seed, device=device, data_dir=args.data_dir, logdir=args.logdir,
-            run_name=args.run_name, resume=args.resume, progress=not args.no_progress)
+            seed=args.seed, precision=args.precision, device=device, data_dir=args.data_dir,
+            logdir=args.logdir, run_name=args.run_name, resume=args.resume,
+            progress=not args.no_progress)
         run_dir, history = recipes.train(settings, start)
         if history and distributed.is_main():
             print(f"done: test accuracy {history[-1]['test_accuracy']:.4f} after epoch "
@@ -212,11 +218,12 @@ def predict(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``) and run the command; returns the exit code:
-    0 done, 1 training failed (diverged, disk error), 2 bad option or input, 130 interrupted
-    (Ctrl+C), 143 stopped by SIGTERM. Run as a program (``argv`` None), SIGINT/SIGTERM end it
-    with one "interrupted; …" line (:mod:`course_utils.interrupts`)."""
+    0 done, 1 training failed (diverged, disk full or read-only), 2 bad option or input, 130
+    interrupted (Ctrl+C), 143 stopped by SIGTERM. Run as a program (``argv`` None),
+    SIGINT/SIGTERM end it with one "interrupted; …" line (:mod:`course_utils.interrupts`)."""
     if argv is None:
         interrupts.install()
+        _quiet_thread_write_failures()
     started, args = time.time(), None
     try:
         args = build_parser().parse_args(argv)
@@ -224,12 +231,49 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # Ctrl+C, SIGTERM
         return interrupts.report(exc, _after_interrupt(args, started))
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError,
-            CheckpointError, OfflineError) as exc:
+            CheckpointError, OfflineError, ChecksumError) as exc:
         message, code = str(exc), 2  # a bad option or input
-    except (FloatingPointError, OSError) as exc:
-        message, code = str(exc), 1  # training failed: diverged, disk full …
+    except FloatingPointError as exc:
+        message, code = str(exc), 1  # training diverged
+    except OSError as exc:
+        message, code = _write_failure(args, exc), 1  # disk full, read-only, …
     print(f"python -m course_utils {args.command}: error: {message}", file=sys.stderr)
     return code
+
+
+def _write_failure(args, exc: OSError) -> str:
+    """A full disk, read-only file system or quota in one line: the folder, the cause, and
+    for the run folders the option to change; any other ``OSError`` as it is."""
+    run_folder, fix = _run_folder_fix(args)
+    where = getattr(exc, "folder", None) or (Path(exc.filename).parent if exc.filename
+                                             else run_folder or Path.cwd())
+    failure = files.write_failure(exc, where)
+    if failure is None:
+        return str(exc)
+    if run_folder is not None and failure.folder.resolve().is_relative_to(run_folder.resolve()):
+        failure.fix = fix
+    return str(failure)
+
+
+def _run_folder_fix(args) -> tuple[Path | None, str]:
+    """The folder ``train`` writes its runs into, and how to get past a full disk there."""
+    if args is None or args.command != "train":
+        return None, files.DEFAULT_FIX
+    if args.resume:
+        return args.resume, "copy the run folder to another disk and --resume it there"
+    return args.logdir, "choose another --logdir"
+
+
+def _quiet_thread_write_failures() -> None:
+    """TensorBoard's writer thread dies of the same full disk that the main thread reports in
+    one line: keep that thread's traceback off the screen (other errors still show)."""
+    shown = threading.excepthook
+
+    def hook(args):
+        if files.write_failure(args.exc_value, ".") is None:
+            shown(args)
+
+    threading.excepthook = hook
 
 
 def _after_interrupt(args, started: float) -> str:

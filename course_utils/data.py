@@ -102,7 +102,7 @@ def cifar10(
     if download and not settings.offline():
         try:
             archive = dl.download(tv.url, root / tv.filename, md5=tv.tgz_md5)
-            dl.unpack_folder(archive, tv.base_folder, root)
+            dl.unpack_folder(archive, tv.base_folder, root, downloaded=True)
             ds = tv(str(root), train=train, download=False, **kwargs)
             ds.source = "download"
             _say(verbose, f"CIFAR-10 {split}: downloaded to {root} ({len(ds):,} images)")
@@ -133,7 +133,10 @@ def _data_folder(data_dir: str | os.PathLike | None) -> Path | None:
 
 
 def _cifar10_image_folder(base: Path | None) -> Path | None:
-    """``base/cifar10-jpg`` (unpacking ``base/cifar10-jpg.tar.gz`` into the cache once)."""
+    """``base/cifar10-jpg`` (unpacking ``base/cifar10-jpg.tar.gz`` into the cache once).
+
+    ``base`` is the learner's folder: its files are only read, never changed or deleted (a
+    damaged archive raises :class:`course_utils.download.DamagedInputError`)."""
     if base is None:
         return None
     if (base / "cifar10-jpg" / "train").is_dir():
@@ -274,21 +277,16 @@ def hymenoptera(root: str | os.PathLike | None = None, download: bool = True,
     sample.
     """
     root = Path(root) if root is not None else settings.cache_dir()
-    base = _data_folder(data_dir)
-    for candidate in (root / "hymenoptera_data", base / "hymenoptera_data" if base else None):
-        if candidate is not None and (candidate / "train").is_dir():
-            if (damage := dl.check_unpacked(candidate)) is not None:
-                print(f"[course_utils] the unpacked copy {candidate} is damaged ({damage}); "
-                      "it was removed and is made again.")
-                dl.discard(candidate)
-                continue
-            _say(verbose, f"ants/bees: {candidate}")
-            return candidate
+    found = _hymenoptera_cached(root) or _hymenoptera_own(_data_folder(data_dir))
+    if found is not None:
+        _say(verbose, f"ants/bees: {found}")
+        return found
     why = "COURSE_OFFLINE=1" if settings.offline() else "download=False"
     for attempt in (1, 2) if download and not settings.offline() else ():
         try:
             archive = dl.download(HYMENOPTERA_URL, root / "hymenoptera_data.zip")
-            folder = dl.unpack_folder(archive, "hymenoptera_data", root, HYMENOPTERA_TREE_SHA256)
+            folder = dl.unpack_folder(archive, "hymenoptera_data", root, HYMENOPTERA_TREE_SHA256,
+                                      downloaded=True)
             _say(verbose, f"ants/bees: downloaded to {folder}")
             return folder
         except dl.ChecksumError as exc:  # a damaged archive was deleted: download it again
@@ -301,6 +299,31 @@ def hymenoptera(root: str | os.PathLike | None = None, download: bool = True,
     _say(verbose, f"ants/bees: bundled sample {HYMENOPTERA_SAMPLE} [{why}]. "
          "For all 398 images go online or set COURSE_DATA_DIR.")
     return HYMENOPTERA_SAMPLE
+
+
+def _hymenoptera_cached(root: Path) -> Path | None:
+    """``root/hymenoptera_data`` when complete; a damaged copy (the course's own) is removed."""
+    folder = root / "hymenoptera_data"
+    if not (folder / "train").is_dir():
+        return None
+    if (damage := dl.check_unpacked(folder)) is not None:
+        print(f"[course_utils] the unpacked copy {folder} is damaged ({damage}); "
+              "it was removed and is made again.")
+        dl.discard(folder)
+        return None
+    return folder
+
+
+def _hymenoptera_own(base: Path | None) -> Path | None:
+    """``base/hymenoptera_data`` of the learner's folder; a damaged one is reported (and left
+    as it is) with :class:`course_utils.download.DamagedInputError`."""
+    folder = base / "hymenoptera_data" if base is not None else None
+    if folder is None or not (folder / "train").is_dir():
+        return None
+    if (damage := dl.check_unpacked(folder)) is not None:
+        raise dl.DamagedInputError(f"{folder} is damaged ({damage}); it was left as it is. "
+                                   "Copy the folder again (all of it) and run again.")
+    return folder
 
 
 def make_label_layout(split_dir: str | os.PathLike, dest: str | os.PathLike) -> Path:

@@ -13,8 +13,12 @@ How:
   ``course_utils.files``/``course_utils.caches`` write a file, or inside a ``__del__``
   (where Python would print "Exception ignored" and carry on) is held back and raised a
   moment later, when that code has finished.
-* :func:`main` (what ``python -m course_utils`` runs) covers the imports too, and
-  :func:`leave` ends an interrupted process without waiting for background threads.
+* :func:`course_utils.__main__.main` (what ``python -m course_utils`` and the
+  ``course-utils`` script run) installs them before the slow imports, calls :func:`finish`
+  when the command is done, and :func:`leave` ends an interrupted process without waiting
+  for background threads.
+
+A leaf module: it imports nothing of the course (the command line imports it).
 
 A notebook never installs these handlers: there Ctrl+C/"Interrupt kernel" raises Python's
 own ``KeyboardInterrupt`` and ``cli.main`` still answers with exit code 130.
@@ -30,7 +34,7 @@ import signal
 import sys
 import threading
 
-__all__ = ["Interrupted", "install", "exit_code", "report", "main", "leave"]
+__all__ = ["Interrupted", "install", "exit_code", "report", "finish", "leave"]
 
 #: The signals handled, and their exit codes (128 + signal number, as shells report them).
 SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -133,28 +137,16 @@ def report(exc: BaseException, what_next: str) -> int:
     return exit_code(exc)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """What ``python -m course_utils`` runs: handlers first, then the (slow) imports and
-    :func:`course_utils.cli.main`; returns the exit code (argparse's too)."""
-    install()
-    finished = False
-    try:
-        from course_utils import cli
-
-        code = cli.main(argv)
-        finished = True
-        _state["done"] = True
-    except KeyboardInterrupt as exc:  # during the imports, or just after the command
-        code = report(exc, "the command had finished: everything is saved." if finished
-                      else "nothing was started or written.")
-    except SystemExit as exc:  # argparse: --help, a bad option
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+def finish() -> int | None:
+    """The command is done: from now on a signal is ignored (the program ends with the
+    command's own code). Returns, once, a signal held back during the command's last writes
+    and not yet raised; else None."""
     _state["done"] = True
     held = _state["held"]
-    if held is not None and _state["raised"] is None:  # came during the last writes
-        _state["raised"] = held
-        code = report(Interrupted(held), "it came as the command ended: everything is saved.")
-    return code
+    if held is None or _state["raised"] is not None:
+        return None
+    _state["raised"] = held
+    return held
 
 
 def leave(code: int, force: bool = False) -> None:

@@ -10,12 +10,20 @@ import datetime as _dt
 import os
 from pathlib import Path
 
+from course_utils.files import writing
+
 
 def new_run_dir(base: str | os.PathLike = "runs", name: str | None = None) -> Path:
-    """Create and return a new folder ``base/<date>-<time>[_name]`` (``-2``, ``-3`` … if taken)."""
+    """Create and return a new folder ``base/<date>-<time>[_name]`` (``-2``, ``-3`` … if taken).
+
+    A full disk or read-only ``base`` raises :class:`course_utils.files.WriteError`."""
+    with writing(base):
+        return _new_folder(Path(base), name)
+
+
+def _new_folder(base: Path, name: str | None) -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     stem = f"{stamp}_{name}" if name else stamp
-    base = Path(base)
     base.mkdir(parents=True, exist_ok=True)
     for i in range(1, 1000):
         path = base / (stem if i == 1 else f"{stem}-{i}")

@@ -4,11 +4,17 @@ learner made is overwritten; the CLI ends with an exit code, not a traceback."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
 import pickle
 import shutil
+import stat
 import subprocess
 import sys
+import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -357,3 +363,166 @@ def test_readme_troubleshooting_covers_what_learners_meet(tmp_path):
     assert "is not a readable image (" in str(info.value)
     assert "Replace or delete the file." in str(info.value)
     assert "is not a readable image (…). Replace or delete the file." in section
+
+
+# ------------------------------------------------- the learner's own files are read-only
+TRAIN_SHORT = ["train", "--epochs", "1", "--limit", "20", "--batch-size", "10", "--device",
+               "cpu", "--no-progress"]
+
+
+def _snapshot(folder: Path) -> dict:
+    """Every file below ``folder``: the sha256 of its bytes and its modification time."""
+    return {p.relative_to(folder).as_posix():
+            (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _jpg_folder(dest: Path) -> Path:
+    """``dest/cifar10-jpg/{train,test}/<class>/`` with two photos a class from the sample."""
+    for split in ("train", "test"):
+        for name in data.CIFAR10_CLASSES:
+            target = dest / "cifar10-jpg" / split / name
+            target.mkdir(parents=True)
+            for src in sorted((data.CIFAR10_SAMPLE / split / name).glob("*.jpg"))[:2]:
+                shutil.copy2(src, target / src.name)
+    return dest
+
+
+def _jpg_archive(dest: Path, *extra: tuple[tarfile.TarInfo, bytes]) -> Path:
+    """``dest/cifar10-jpg.tar.gz`` of a small image-folder copy, plus ``extra`` members."""
+    src = _jpg_folder(dest.parent / f"{dest.name}-src")
+    dest.mkdir()
+    with tarfile.open(dest / "cifar10-jpg.tar.gz", "w:gz") as tar:
+        tar.add(src / "cifar10-jpg", arcname="cifar10-jpg")
+        for info, content in extra:
+            tar.addfile(info, io.BytesIO(content))
+    return dest / "cifar10-jpg.tar.gz"
+
+
+def _train_on(folder: Path, how: str, run_cli, monkeypatch, tmp_path):
+    """``train`` with the learner's ``folder`` named by --data-dir or COURSE_DATA_DIR."""
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    if how == "COURSE_DATA_DIR":
+        monkeypatch.setenv("COURSE_DATA_DIR", str(folder))
+        return run_cli(*TRAIN_SHORT, "--logdir", tmp_path / "runs")
+    return run_cli(*TRAIN_SHORT, "--logdir", tmp_path / "runs", "--data-dir", folder)
+
+
+def _one_line(err: str, *words: str) -> str:
+    """The CLI's one error line, checked to hold each of ``words`` (any case)."""
+    line = err.strip()
+    assert "\n" not in line and "Traceback" not in line, err
+    assert line.startswith("python -m course_utils train: error: "), err
+    for word in words:
+        assert word.lower() in line.lower(), (word, line)
+    return line
+
+
+@pytest.mark.parametrize("how", ["--data-dir", "COURSE_DATA_DIR"])
+def test_a_cut_short_archive_of_the_learner_is_reported_and_left_alone(
+        tmp_path, monkeypatch, cache_dir, run_cli, how):
+    archive = _jpg_archive(tmp_path / "mine")
+    whole = archive.read_bytes()
+    with open(archive, "r+b") as f:  # a copy that stopped half-way
+        f.truncate(len(whole) // 2)
+    before = _snapshot(archive.parent)
+    code, _, err = _train_on(archive.parent, how, run_cli, monkeypatch, tmp_path)
+    assert code == 2
+    _one_line(err, str(archive), "cut short", "copy it again")
+    assert "download" not in err  # the learner's file: no "download it anew"
+    assert _snapshot(archive.parent) == before
+    assert not (cache_dir / "cifar10-jpg").exists()
+    assert not list(cache_dir.glob(".cifar10-jpg-*"))  # no half-unpacked temporary left
+
+
+def _member(name: str, kind: str, size: int = 4, link: str = "") -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.type = {"file": tarfile.REGTYPE, "symlink": tarfile.SYMTYPE, "hard link": tarfile.LNKTYPE,
+                 "device": tarfile.CHRTYPE, "fifo": tarfile.FIFOTYPE}[kind]
+    info.size, info.linkname = (size if kind == "file" else 0), link
+    return info, b"x" * info.size
+
+
+HOSTILE = {  # what the member is → (the member, a word of the reason)
+    "climbs out": (_member("../../escape.txt", "file"), ".."),
+    "absolute path": (_member("/tmp/course-utils-absolute-escape.txt", "file"), "absolute"),
+    "symlink": (_member("cifar10-jpg/train/cat/link.jpg", "symlink", link="/etc/passwd"), "link"),
+    "hard link": (_member("cifar10-jpg/train/cat/hard.jpg", "hard link",
+                          link="cifar10-jpg/train/cat/x.jpg"), "link"),
+    "device": (_member("cifar10-jpg/train/cat/dev", "device"), "device"),
+    "fifo": (_member("cifar10-jpg/train/cat/pipe", "fifo"), "pipe"),
+    "oversized": (_member("cifar10-jpg/train/cat/huge.jpg", "file", size=5000), "bytes"),
+}
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_a_hostile_archive_is_refused_naming_the_member_and_left_in_place(
+        tmp_path, monkeypatch, cache_dir, run_cli, kind):
+    member, why = HOSTILE[kind]
+    monkeypatch.setattr(download, "MAX_MEMBER_BYTES", 4096)
+    archive = _jpg_archive(tmp_path / "mine", member)
+    before = _snapshot(archive.parent)
+    code, _, err = _train_on(archive.parent, "--data-dir", run_cli, monkeypatch, tmp_path)
+    assert code == 2
+    _one_line(err, str(archive), repr(member[0].name), why, "refused")
+    assert _snapshot(archive.parent) == before
+    assert not (cache_dir / "cifar10-jpg").exists() and not list(cache_dir.glob(".cifar10-jpg-*"))
+    assert not list(tmp_path.rglob("escape.txt"))
+    assert not Path("/tmp/course-utils-absolute-escape.txt").exists()
+
+
+@pytest.mark.parametrize("kind", ["climbs out", "absolute path", "symlink", "oversized"])
+def test_a_hostile_zip_is_refused_even_when_the_course_downloaded_it(tmp_path, monkeypatch,
+                                                                     kind):
+    archive = tmp_path / "hymenoptera_data.zip"
+    name = {"climbs out": "hymenoptera_data/../../evil.txt", "absolute path": "/evil.txt",
+            "symlink": "hymenoptera_data/train/link", "oversized": "hymenoptera_data/big"}[kind]
+    monkeypatch.setattr(download, "MAX_MEMBER_BYTES", 100)
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("hymenoptera_data/train/ants/a.jpg", b"photo")
+        info = zipfile.ZipInfo(name)
+        if kind == "symlink":
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(info, b"/etc/passwd" if kind == "symlink" else b"x" * 200)
+    before = _snapshot(tmp_path)
+    with pytest.raises(download.UnsafeArchiveError) as info:
+        download.unpack_folder(archive, "hymenoptera_data", tmp_path / "out", downloaded=True)
+    assert str(archive) in str(info.value) and repr(name) in str(info.value)
+    assert _snapshot(tmp_path) == before  # kept, although the course downloaded it
+    assert not (tmp_path / "out" / "hymenoptera_data").exists()
+    assert not list(tmp_path.rglob("evil.txt"))
+
+
+@pytest.mark.parametrize("how", ["--data-dir", "COURSE_DATA_DIR"])
+def test_a_damaged_photo_in_the_learners_image_folder_is_named_and_left_alone(
+        tmp_path, monkeypatch, cache_dir, run_cli, how):
+    mine = _jpg_folder(tmp_path / "mine")
+    victim = sorted((mine / "cifar10-jpg" / "train" / "dog").iterdir())[1]
+    victim.write_bytes(victim.read_bytes()[:100])  # a copy that stopped half-way
+    before = _snapshot(mine)
+    code, _, err = _train_on(mine, how, run_cli, monkeypatch, tmp_path)
+    assert code == 2
+    _one_line(err, str(victim.resolve()), "not a readable image", "replace")
+    assert _snapshot(mine) == before
+
+
+@pytest.mark.parametrize("how", ["data_dir=", "COURSE_DATA_DIR"])
+def test_a_damaged_ants_and_bees_folder_of_the_learner_is_reported_and_left_alone(
+        tmp_path, monkeypatch, cache_dir, how):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    mine = tmp_path / "mine"
+    shutil.copytree(data.HYMENOPTERA_SAMPLE, mine / "hymenoptera_data")
+    folder = mine / "hymenoptera_data"
+    sizes = {p.relative_to(folder).as_posix(): p.stat().st_size
+             for p in folder.rglob("*") if p.is_file()}
+    (folder / download.MANIFEST).write_text(json.dumps(sizes), encoding="utf-8")
+    photo = sorted((folder / "train" / "bees").glob("*.jpg"))[0]
+    photo.write_bytes(photo.read_bytes()[:100])  # the learner's copy got cut short
+    before = _snapshot(mine)
+    if how == "COURSE_DATA_DIR":
+        monkeypatch.setenv("COURSE_DATA_DIR", str(mine))
+    with pytest.raises(download.DamagedInputError) as info:
+        data.hymenoptera(data_dir=mine if how == "data_dir=" else None, verbose=False)
+    text = str(info.value)
+    assert str(folder.resolve()) in text and "cut short" in text and "copy" in text.lower()
+    assert _snapshot(mine) == before

@@ -4,11 +4,11 @@ result is compared with an uninterrupted run. Plus: a signal at named moments (a
 step, evaluation, TensorBoard's flush, a checkpoint save, the writer's close, the imports)
 always ends with the one "interrupted; …" line, exit 130/143 and nothing half written.
 
-Every ``train`` here is its own OS process running ``course_utils.interrupts.main`` — what
-``python -m course_utils`` runs — and gets real signals. To keep 20 kills affordable they
-are forked from one "zygote" process that imported torch once (like a fork server); the
-imports themselves are covered by ``test_a_signal_during_the_imports_is_clean``, which
-starts ``python -m course_utils`` for real. Test-only slow-downs live in the zygote (each
+Every ``train`` here is its own OS process running ``course_utils.__main__.main`` — what
+``python -m course_utils`` and ``course-utils`` run — and gets real signals. To keep 20 kills
+affordable they are forked from one "zygote" process that imported torch once (like a fork
+server); the imports themselves are covered by ``test_a_signal_during_the_imports_is_clean``,
+which starts ``python -m course_utils`` for real. Test-only slow-downs live in the zygote (each
 loss computation sleeps STEP_S, each torch.save writes half the file, sleeps SAVE_S, writes
 the rest) so that random moments land inside epochs, evaluations and saves; the package
 has no test hooks.
@@ -51,6 +51,7 @@ ZYGOTE = textwrap.dedent("""
     import torch
     from torch import nn
     import course_utils.cli  # the slow imports, once: every child starts with them done
+    from course_utils import __main__ as course_main
     from course_utils import interrupts
     from tensorboard.summary.writer import event_file_writer as efw
 
@@ -109,9 +110,9 @@ ZYGOTE = textwrap.dedent("""
                     os.dup2(target, fd)
                     os.close(target)
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
-                code = interrupts.main(job["argv"])
+                code = course_main.main(job["argv"])
                 interrupts.leave(code)
-            except KeyboardInterrupt as exc:  # came before interrupts.main began
+            except KeyboardInterrupt as exc:  # came before course_main.main began
                 code = interrupts.report(exc, "nothing was started or written.")
             except SystemExit as exc:
                 code = exc.code

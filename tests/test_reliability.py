@@ -1,22 +1,30 @@
 """Interrupted training: a real ``python -m course_utils train`` killed with SIGKILL, then
-``--resume``d; atomic checkpoint writes under a failing and under a killed save."""
+``--resume``d; atomic checkpoint writes under a failing and under a killed save; a full disk,
+a read-only file system or a quota (injected, and for real on a small tmpfs) ends in one line
+naming the folder, exit code 1 and a run that resumes from its last checkpoint."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from _course_env import course_env
 
-from course_utils import checkpoints, cli, files, models
+from course_utils import caches, checkpoints, cli, download, files, models
 from course_utils.settings import REPO_ROOT
 from course_utils.tb import read_scalars
 
@@ -124,22 +132,212 @@ def _tudui_checkpoint(path: Path, epoch: int) -> Path:
     return checkpoints.save_checkpoint(path, models.Tudui(), model_name="tudui", epoch=epoch)
 
 
-def test_a_save_that_fails_midway_leaves_the_old_checkpoint(tmp_path, monkeypatch):
+# what a full disk, a read-only file system and a quota look like to the course's writes
+FAILURES = {
+    "disk full": (OSError(errno.ENOSPC, "No space left on device"), "no space left"),
+    "torch.save on a full disk": (RuntimeError(
+        "[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598"), "no space left"),
+    "read-only": (OSError(errno.EROFS, "Read-only file system"), "read-only"),
+    "quota": (OSError(getattr(errno, "EDQUOT", errno.ENOSPC), "Disk quota exceeded"),
+              "quota" if hasattr(errno, "EDQUOT") else "no space left"),
+}
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_save_that_fails_midway_leaves_the_old_checkpoint(tmp_path, monkeypatch, failure):
     last = _tudui_checkpoint(tmp_path / "last.pt", epoch=1)
     good = last.read_bytes()
     real_save = torch.save
+    error, words = FAILURES[failure]
 
     def disk_full(obj, f, *args, **kwargs):
         real_save({"half": torch.zeros(10)}, f)  # some bytes reach the temporary file
-        raise OSError(28, "No space left on device")
+        raise error
 
     monkeypatch.setattr(torch, "save", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(files.WriteError) as info:
         _tudui_checkpoint(last, epoch=2)
     monkeypatch.undo()
+    text = str(info.value)
+    assert words in text and str(tmp_path) in text and "\n" not in text
+    assert ("free space" in text) == (failure != "read-only")
     assert last.read_bytes() == good
     assert checkpoints.load_checkpoint(last, models.Tudui())["epoch"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+@pytest.mark.parametrize("error", [RuntimeError("a bug"), OSError(errno.EIO, "I/O error")])
+def test_other_write_errors_are_not_disguised_as_a_full_disk(tmp_path, monkeypatch, error):
+    def broken(obj, f, *args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(torch, "save", broken)
+    with pytest.raises(type(error)) as info:
+        _tudui_checkpoint(tmp_path / "last.pt", epoch=1)
+    assert info.value is error and not isinstance(info.value, files.WriteError)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_full_cache_names_the_cache_and_keeps_the_archive(tmp_path, monkeypatch, cache_dir):
+    """A full disk while unpacking is not a damaged archive: nothing is deleted, not even a
+    download of the course's own."""
+    src = tmp_path / "src" / "thing"
+    src.mkdir(parents=True)
+    (src / "a.txt").write_text("a")
+    archive = tmp_path / "thing.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(src, arcname="thing")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tarfile, "copyfileobj", full)
+    with pytest.raises(files.WriteError) as info:
+        download.unpack_folder(archive, "thing", cache_dir, downloaded=True)
+    assert str(cache_dir) in str(info.value) and "COURSE_CACHE_DIR" in str(info.value)
+    assert archive.is_file() and not (cache_dir / "thing").exists()
+    monkeypatch.setattr(np.lib.format, "write_array", full)
+    with pytest.raises(files.WriteError, match="COURSE_CACHE_DIR"):
+        caches.write_array(cache_dir / "x.npy", np.zeros(3, np.uint8))
+    assert sorted(p.name for p in cache_dir.iterdir()) == []
+
+
+TRAIN_2 = ["train", "--recipe", "original", "--epochs", "2", "--limit", "20", "--batch-size",
+           "10", "--device", "cpu", "--no-progress"]
+
+
+def _failing_after_epoch_1(patch, error: BaseException) -> None:
+    """torch.save fails from the second checkpoint on."""
+    real_save, saves = torch.save, []
+
+    def save(obj, f, *args, **kwargs):
+        saves.append(1)
+        if len(saves) > 1:
+            raise error
+        return real_save(obj, f, *args, **kwargs)
+
+    patch.setattr(torch, "save", save)
+
+
+def _line(err: str, *words: str) -> str:
+    line = err.strip()
+    assert "\n" not in line and "Traceback" not in line, err
+    for word in words:
+        assert word.lower() in line.lower(), (word, line)
+    return line
+
+
+def _resumes(run_dir: Path, run_cli) -> None:
+    """The run continues from its epoch-1 checkpoint to the end."""
+    assert checkpoints.load_latest(run_dir, verbose=False)[1]["epoch"] == 1
+    assert not list(run_dir.rglob("*.tmp")), "a temporary checkpoint file was left behind"
+    code, _, err = run_cli("train", "--resume", run_dir, "--epochs", "2", "--no-progress")
+    assert code == 0, err
+    assert checkpoints.load_checkpoint(run_dir / "checkpoints" / "last.pt")["epoch"] == 2
+
+
+@pytest.mark.parametrize("failure", ["torch.save on a full disk", "read-only", "quota"])
+def test_cli_a_full_disk_mid_run_is_one_line_exit_1_and_resumable(tmp_path, offline,
+                                                                  monkeypatch, run_cli,
+                                                                  failure):
+    error, words = FAILURES[failure]
+    with monkeypatch.context() as patch:
+        _failing_after_epoch_1(patch, error)
+        code, _, err = run_cli(*TRAIN_2, "--logdir", tmp_path / "runs")
+    assert code == 1
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    _line(err, words, str(run_dir / "checkpoints"), "choose another --logdir")
+    _resumes(run_dir, run_cli)
+
+
+def test_cli_a_full_disk_under_tensorboard_is_one_line_exit_1(tmp_path, offline, monkeypatch,
+                                                              run_cli):
+    from tensorboard.summary.writer import record_writer
+
+    real_write, logdir = record_writer.RecordWriter.write, tmp_path / "runs"
+
+    def write(self, data):  # the disk fills up once epoch 1 is saved
+        if list(logdir.glob("*/checkpoints/epoch_001.pt")):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, data)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(record_writer.RecordWriter, "write", write)
+        patch.setattr(threading, "excepthook", threading.excepthook)
+        cli._quiet_thread_write_failures()  # as when run as a program
+        code, _, err = run_cli(*TRAIN_2, "--logdir", logdir)
+    assert code == 1
+    (run_dir,) = logdir.iterdir()
+    _line(err, "no space left", str(logdir), "free space or choose another --logdir")
+    _resumes(run_dir, run_cli)
+
+
+# ------------------------------------------------------- a real, small file system (tmpfs)
+@contextlib.contextmanager
+def _tmpfs(path: Path, kib: int, read_only: bool = False):
+    """A tmpfs of ``kib`` KiB mounted at ``path`` (Linux, as root); skips the test otherwise."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs Linux and root")
+    path.mkdir(parents=True)
+    options = f"size={kib}k" + (",ro" if read_only else "")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def _fill(folder: Path) -> None:
+    """Fill the file system of ``folder`` up to the last byte (the learner's own file)."""
+    with open(folder / "my-big-file", "wb", buffering=0) as f:
+        try:
+            while f.write(b"x" * 4096):
+                pass
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+
+
+def test_a_real_full_disk_while_saving_ends_in_one_line_and_resumes(tmp_path, offline,
+                                                                    run_cli):
+    """The second checkpoint does not fit on the disk: torch.save's own failure."""
+    probe = checkpoints.save_checkpoint(tmp_path / "probe.pt", models.Tudui(), epoch=1)
+    kib = int(1.6 * probe.stat().st_size) // 1024  # room for one checkpoint, not two
+    with _tmpfs(tmp_path / "small", kib) as small:
+        code, _, err = run_cli(*TRAIN_2, "--logdir", small / "runs")
+        assert code == 1
+        (run_dir,) = (small / "runs").iterdir()
+        _line(err, "no space left on", str(run_dir / "checkpoints"),
+              "free space or choose another --logdir")
+        assert checkpoints.load_latest(run_dir, verbose=False)[1]["epoch"] == 1
+        moved = shutil.copytree(run_dir, tmp_path / "big" / run_dir.name)
+    _resumes(moved, run_cli)
+
+
+def test_a_read_only_logdir_ends_in_one_line(tmp_path, offline, run_cli):
+    with _tmpfs(tmp_path / "ro", 64, read_only=True) as ro:
+        code, _, err = run_cli(*TRAIN_2, "--logdir", ro / "runs")
+    assert code == 1
+    line = _line(err, "read-only file system", str(ro / "runs"), "choose another --logdir")
+    assert "free space" not in line
+
+
+@pytest.mark.slow
+def test_a_real_full_disk_under_tensorboard_shows_no_thread_traceback(tmp_path, cache_dir):
+    """``python -m course_utils`` for real: TensorBoard's writer thread meets the full disk."""
+    with _tmpfs(tmp_path / "full", 256) as full:
+        _fill(full)
+        proc = subprocess.run([sys.executable, "-m", "course_utils", *TRAIN_2, "--logdir",
+                               str(full / "runs")], cwd=tmp_path, env=course_env(cache_dir),
+                              capture_output=True, text=True, timeout=300)
+        mine = (full / "my-big-file").stat().st_size
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception in thread" not in proc.stderr
+    _line(proc.stderr.strip().splitlines()[-1], "no space left on", str(full / "runs"),
+          "choose another --logdir")
+    assert mine > 0  # the learner's own file is still there, whole
 
 
 def test_a_process_killed_while_saving_leaves_the_old_checkpoint(tmp_path):
