@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import contextvars
+import os
 import time
+from pathlib import Path
 
 import torch
 
@@ -86,38 +88,142 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-#: A recipe's ``precision`` → the dtype of ``torch.autocast`` (None: float32 throughout).
+#: What a recipe's ``precision`` or ``--precision`` may ask for (``auto``: see
+#: :func:`precision_choice`).
+PRECISION_CHOICES = ("auto", "float32", "bfloat16")
+#: A precision → the dtype of ``torch.autocast`` (None: float32 throughout).
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
+#: :func:`detect_cpu_capability` values of CPUs with native BF16 instructions: ``auto`` picks
+#: bfloat16 on these only (elsewhere bfloat16 is emulated and slower than float32).
+BF16_CPU_CAPABILITIES = ("AMX_BF16", "AVX512_BF16")
+
+
+def detect_cpu_capability() -> str:
+    """What this CPU can do for PyTorch: ``torch.backends.cpu.get_cpu_capability()``, with
+    ``"AVX512"`` refined to ``"AMX_BF16"`` or ``"AVX512_BF16"`` when the CPU has those.
+
+    PyTorch's own answer (``"DEFAULT"``, ``"NO AVX"``, ``"AVX2"``, ``"AVX512"``, ``"SVE256"``,
+    ``"VSX"``, ``"Z VECTOR"``) follows ``ATEN_CPU_CAPABILITY`` (e.g. ``avx2``) but does not tell
+    CPUs with BF16 instructions apart; the refinement reads the CPU's flags (``amx_bf16``,
+    ``avx512_bf16``) and respects a limit set in ``ONEDNN_MAX_CPU_ISA`` (oneDNN runs the
+    convolutions: below ``AVX512_CORE_BF16`` it emulates bfloat16).
+
+    >>> detect_cpu_capability()  # doctest: +SKIP
+    'AVX2'
+    """
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability != "AVX512":
+        return capability
+    flags = _cpu_flags()
+    isa = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+           or "ALL").strip().upper()
+    unlimited = isa in ("ALL", "DEFAULT")
+    if "amx_bf16" in flags and (unlimited or "AMX" in isa):
+        return "AMX_BF16"
+    if flags & {"amx_bf16", "avx512_bf16"} and (
+            unlimited or any(tag in isa for tag in ("BF16", "FP16", "AMX", "AVX10"))):
+        return "AVX512_BF16"
+    return capability
+
+
+def _cpu_flags() -> set[str]:
+    """The CPU's BF16 flags: from PyTorch's cpuinfo where it has the (private) helpers,
+    else from ``/proc/cpuinfo`` (Linux); empty when neither tells."""
+    cpu = torch.cpu
+    if hasattr(cpu, "_is_avx512_bf16_supported") and hasattr(cpu, "_is_amx_tile_supported"):
+        # every CPU with AMX tiles so far (Intel Sapphire Rapids on) has AMX-BF16 too
+        return {name for name, has in (("avx512_bf16", cpu._is_avx512_bf16_supported()),
+                                       ("amx_bf16", cpu._is_amx_tile_supported())) if has}
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split()) & {"avx512_bf16", "amx_bf16"}
+    return set()
+
+
+def precision_choice(requested: str = "auto", device_type: str = "cpu",
+                     cpu_capability: str | None = None,
+                     cuda_bf16: bool | None = None) -> tuple[str, str]:
+    """``(precision, why)``: the precision a run on ``device_type`` trains in, and why.
+
+    ``auto`` gives ``"bfloat16"`` on a CPU whose ``cpu_capability`` (default: this one's,
+    :func:`detect_cpu_capability`) is in :data:`BF16_CPU_CAPABILITIES` — AMX or AVX-512 BF16 — and
+    on a CUDA GPU that computes in bfloat16 natively (``cuda_bf16``, default
+    ``torch.cuda.is_bf16_supported(including_emulation=False)``: Ampere on); ``"float32"``
+    elsewhere (AVX2 or plain AVX-512 CPUs, ARM CPUs, older GPUs, Apple's MPS).
+
+    ``float32`` is always honoured. ``bfloat16`` is honoured on every CPU (on one without BF16
+    instructions it runs, emulated and slower than float32, and ``why`` says so); on a GPU
+    without native bfloat16 and on MPS it falls back to ``"float32"`` and ``why`` says so.
+    Raises ``ValueError`` for anything but :data:`PRECISION_CHOICES`.
+
+    >>> precision_choice("auto", "cpu", cpu_capability="AVX2")
+    ('float32', 'auto: this CPU (AVX2) has no BF16 instructions')
+    >>> precision_choice("auto", "cpu", cpu_capability="AMX_BF16")[0]
+    'bfloat16'
+    """
+    if requested not in PRECISION_CHOICES:
+        raise ValueError(f"unknown precision {requested!r}; use one of "
+                         f"{', '.join(PRECISION_CHOICES)}.")
+    if requested == "float32":
+        return "float32", "asked for"
+    if device_type == "cpu":
+        capability = cpu_capability if cpu_capability is not None \
+            else detect_cpu_capability()
+        native = capability in BF16_CPU_CAPABILITIES
+        has = f"this CPU has {'AMX' if capability == 'AMX_BF16' else 'AVX-512'} BF16 " \
+              "instructions" if native else \
+              f"this CPU ({capability}) has no BF16 instructions"
+        if requested == "bfloat16":
+            return "bfloat16", "asked for" if native else \
+                f"asked for; {has}, so bfloat16 is emulated and slower than float32"
+        return ("bfloat16" if native else "float32"), f"auto: {has}"
+    if device_type == "cuda":
+        if cuda_bf16 is None:
+            cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported(
+                including_emulation=False)
+        if cuda_bf16:
+            return "bfloat16", ("asked for" if requested == "bfloat16"
+                                else "auto: this GPU computes in bfloat16")
+        return "float32", (f"{'bfloat16 asked for, but ' if requested == 'bfloat16' else 'auto: '}"
+                           "this GPU has no native bfloat16")
+    where = "Apple's MPS" if device_type == "mps" else f"device type {device_type!r}"
+    return "float32", (f"{'bfloat16 asked for, but ' if requested == 'bfloat16' else 'auto: '}"
+                       f"the course does not use mixed precision on {where}")
+
+
+def choose_precision(requested: str = "auto", device_type: str = "cpu",
+                     cpu_capability: str | None = None,
+                     cuda_bf16: bool | None = None) -> str:
+    """``"float32"`` or ``"bfloat16"``: the first half of :func:`precision_choice`.
+
+    >>> choose_precision("auto", "cpu", cpu_capability="AVX512_BF16")
+    'bfloat16'
+    >>> choose_precision("auto", "mps")
+    'float32'
+    """
+    return precision_choice(requested, device_type, cpu_capability, cuda_bf16)[0]
 
 
 def autocast_dtype(precision: str, device, verbose: bool = False) -> torch.dtype | None:
-    """The ``torch.autocast`` dtype for ``precision`` on ``device`` (see appendix A).
-
-    bfloat16 keeps float32's range with fewer digits, so no loss scaling is needed. It runs on
-    every CPU — about twice as fast as float32 where the CPU has AVX-512 BF16 or AMX (recent
-    AMD EPYC / Ryzen and Intel Xeon), slower elsewhere — and on CUDA GPUs from Ampere on. On a
-    GPU without it (e.g. a T4) the run falls back to float32 (with a note if ``verbose``).
+    """The ``torch.autocast`` dtype for ``precision`` (``auto``, ``float32``, ``bfloat16``) on
+    ``device`` (see :func:`precision_choice` and appendix A): ``torch.bfloat16`` or None
+    (float32 throughout). bfloat16 keeps float32's range with fewer digits, so no loss
+    scaling is needed. With ``verbose`` prints ``precision: … (why)``.
 
     >>> autocast_dtype("bfloat16", "cpu")
     torch.bfloat16
     >>> autocast_dtype("float32", "cpu") is None
     True
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; use one of {sorted(PRECISIONS)}.")
     device = torch.device(device)
-    dtype = PRECISIONS[precision]
-    if dtype is torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        if verbose:
-            print(f"[course_utils] {torch.cuda.get_device_name(device)} has no bfloat16: "
-                  "training in float32 instead")
-        return None
-    if dtype is not None and device.type == "mps":
-        if verbose:
-            print("[course_utils] mixed precision is not used on Apple's MPS: training in "
-                  "float32 instead")
-        return None
-    return dtype
+    chosen, why = precision_choice(precision, device.type)
+    if verbose:
+        print(f"[course_utils] precision: {chosen} ({why})")
+    return PRECISIONS[chosen]
 
 
 def time_training(model: torch.nn.Module, device, batch_size: int = 64, steps: int = 20,

@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from course_utils import checkpoints, data, distributed, engine, models
-from course_utils.devices import autocast_dtype, pick_device
+from course_utils.devices import PRECISION_CHOICES, PRECISIONS, pick_device, precision_choice
 from course_utils.loaders import CIFAR10_MEAN, CIFAR10_STD, TensorLoader
 from course_utils.runs import new_run_dir
 from course_utils.settings import scaled
@@ -57,7 +57,7 @@ class Recipe:
     normalize: bool
     drop_last: bool
     channels_last: bool
-    precision: str
+    precision: str             # auto, float32 or bfloat16 (devices.precision_choice)
 
 
 RECIPES = {
@@ -122,8 +122,8 @@ RECIPES = {
         normalize=True,           # subtract the CIFAR-10 mean, divide by its std
         drop_last=True,           # skip the last, smaller batch (steady BatchNorm statistics)
         channels_last=True,       # NHWC memory layout: faster convolutions on a CPU
-        precision="bfloat16",     # forward passes in bfloat16 (torch.autocast): ~1.8× faster
-    ),                            # on CPUs with AVX-512 BF16, slower on older ones
+        precision="auto",         # bfloat16 forward passes (torch.autocast) where the hardware
+    ),                            # has BF16 instructions (≈1.8× faster there), else float32
 }
 #: Settings a resumed run keeps (changing them mid-run would not continue the same run).
 FIXED_ON_RESUME = ("recipe", "model", "lr", "momentum", "batch_size", "limit", "seed")
@@ -154,18 +154,22 @@ def make_settings(recipe: str | None = None, *, start: dict | None = None,
                   model: str | None = None, epochs: int | None = None,
                   batch_size: int | None = None, lr: float | None = None,
                   momentum: float | None = None, limit: int | None = None,
-                  seed: int | None = None, device="auto", data_dir=None, logdir="runs",
+                  seed: int | None = None, precision: str | None = None, device="auto",
+                  data_dir=None, logdir="runs",
                   run_name: str | None = None, resume=None,
                   progress: bool = True) -> TrainSettings:
     """The settings of a run: what is chosen here, else (when ``start``, the checkpoint of
     the run to ``resume``, is given) the run's stored settings, else the recipe's ("improved"
     unless named; epochs: the recipe's, 1 in fast mode; seed 0).
 
-    Raises ``ValueError`` for an unknown recipe, model or device, and for a resumed run whose
-    stored settings a choice contradicts.
+    ``precision`` (``auto``, ``float32``, ``bfloat16``) is what is asked for; the run decides
+    on its device (:func:`course_utils.devices.precision_choice`), also when resumed.
+
+    Raises ``ValueError`` for an unknown recipe, model, precision or device, and for a resumed
+    run whose stored settings a choice contradicts.
     """
     chosen = dict(recipe=recipe, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
-                  momentum=momentum, limit=limit, seed=seed)
+                  momentum=momentum, limit=limit, seed=seed, precision=precision)
     stored = start["config"] if start is not None else {}
     for key in FIXED_ON_RESUME:
         if chosen[key] is not None and key in stored and chosen[key] != stored[key]:
@@ -197,6 +201,9 @@ def _check(recipe: Recipe, stored: dict, resume) -> None:
         raise ValueError(
             f"{resume} uses a {recipe.schedule} learning-rate schedule planned for "
             f"{stored.get('epochs')} epochs, so --epochs cannot change on resume.")
+    if recipe.precision not in PRECISION_CHOICES:
+        raise ValueError(f"unknown precision {recipe.precision!r}; use one of "
+                         f"{', '.join(PRECISION_CHOICES)}.")
     if recipe.nesterov and recipe.momentum == 0:
         raise ValueError(f"the {recipe.name} recipe uses Nesterov momentum, which needs a "
                          "momentum above 0 (e.g. --momentum 0.9).")
@@ -344,24 +351,27 @@ def train(settings: TrainSettings, start: dict | None = None) -> tuple[Path, lis
     if (start is None) != (settings.resume is None):
         raise ValueError("a resumed run needs both settings.resume (its folder) and start "
                          "(its checkpoint, from read_run); a new run neither.")
-    run = build_run(settings)
     recipe, n = settings.recipe, distributed.world_size()
+    main = distributed.is_main()
+    precision, why = precision_choice(recipe.precision, settings.device.type)
+    if main:  # the run's first line
+        print(f"[course_utils] precision: {precision} ({why})", flush=True)
+    run = build_run(settings)
     run_dir = settings.resume or distributed.share(
         call=lambda: new_run_dir(settings.logdir, settings.run_name or recipe.name))
     batch = f"batch {recipe.batch_size}" + (
         f" per process × {n} processes = {recipe.batch_size * n}" if n > 1 else "")
-    main = distributed.is_main()
-    amp_dtype = autocast_dtype(recipe.precision, settings.device, verbose=main)
     if main:
         print(f"[course_utils] model {recipe.model} ({models.count_parameters(run.model):,} "
               f"parameters), {len(run.train_loader.dataset):,} training images, "
               f"{recipe.epochs} epoch(s), lr {recipe.lr}, {batch}, device {settings.device}"
-              f"{', ' + recipe.precision if amp_dtype is not None else ''}, "
+              f"{', ' + precision if precision != 'float32' else ''}, "
               f"run folder {run_dir}")
     history = engine.fit(
         run.model, run.train_loader, run.test_loader, epochs=recipe.epochs,
         optimizer=run.optimizer, loss_fn=run.loss_fn, scheduler=run.scheduler,
         device=settings.device, run_dir=run_dir, start=start, model_name=recipe.model,
-        metadata={"config": settings.config, "normalize": run.normalize},
-        progress=settings.progress, verbose=True, amp_dtype=amp_dtype)
+        metadata={"config": settings.config, "normalize": run.normalize,
+                  "precision": precision},
+        progress=settings.progress, verbose=True, amp_dtype=PRECISIONS[precision])
     return run_dir, history
