@@ -3,13 +3,14 @@
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from torchvision import transforms
 
 from course_utils import data
-from course_utils.exercises import Exercise, expect
+from course_utils.exercises import Exercise, _short, call, expect
 
 
 def _photo_dataset_checks(cls):
@@ -20,11 +21,15 @@ def _photo_dataset_checks(cls):
     for label in ("ants", "bees"):
         folder = root / label
         photos = data.photo_files(folder, verbose=False)
-        ds = cls(str(folder))
-        expect(len(ds) == len(photos),
-               f"len() on {folder} gives {len(ds)}, but it holds {len(photos)} photos "
+        ds = call(f"{cls.__name__}({str(folder)!r})", cls, str(folder))
+        size = call(f"len({cls.__name__}({str(folder)!r}))", len, ds)
+        expect(size == len(photos),
+               f"len() on {folder} gives {size}, but it holds {len(photos)} photos "
                "(non-photo files such as imageNotFound.gif must be left out).")
-        img, lab = ds[len(ds) - 1]
+        item = call(f"ds[{size - 1}]", ds.__getitem__, size - 1)
+        expect(isinstance(item, (tuple, list)) and len(item) == 2,
+               f"an item should be a pair (image, label), got {_short(item)}.")
+        img, lab = item
         expect(getattr(img, "mode", None) == "RGB",
                f"item images should be PIL RGB images, got {type(img).__name__} "
                f"mode {getattr(img, 'mode', None)}.")
@@ -108,37 +113,51 @@ q2 = Exercise(
 _SPEC = transforms.Compose([transforms.Resize((40, 40)), transforms.ToTensor()])
 
 
-def _label_layout(root: Path) -> dict[str, str]:
+def _label_layout(root: Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
     """The checker's own layout: ants AND bees mixed in one image folder, each label only in
     its text file (with a trailing newline), a non-photo file beside them. Returns
-    {photo name: label}."""
+    ({photo name: label}, {photo name: its pixels as decoded})."""
     images, labels = root / "mixed_image", root / "mixed_label"
     images.mkdir(parents=True)
     labels.mkdir()
-    truth = {}
+    truth, pixels = {}, {}
     for label in ("ants", "bees"):
         for src in data.photo_files(data.HYMENOPTERA_SAMPLE / "val" / label, verbose=False)[:3]:
             name = f"{label[0]}_{src.name}"
             with Image.open(src) as img:  # re-saved small: the checker stays fast
                 img.convert("RGB").resize((48, 36)).save(images / name)
+            with Image.open(images / name) as img:
+                pixels[name] = np.asarray(img.convert("RGB"))
             (labels / (Path(name).stem + ".txt")).write_text(label + "\n", encoding="utf-8")
             truth[name] = label
     (images / "README.txt").write_text("not a photo", encoding="utf-8")
-    return truth
+    return truth, pixels
+
+
+def _which_photo(img: Image.Image, pixels: dict[str, np.ndarray]) -> str | None:
+    """The name of the checker's photo that ``img`` shows (None: none of them)."""
+    arr = np.asarray(img)
+    return next((name for name, p in pixels.items()
+                 if p.shape == arr.shape and np.array_equal(p, arr)), None)
 
 
 def _check_q3(cls):
     expect(isinstance(cls, type) and issubclass(cls, Dataset),
-           f"`answer` should be your Dataset class (no parentheses), got {cls!r:.60}.")
+           f"`answer` should be your Dataset class (no parentheses), got {_short(cls)}.")
     with tempfile.TemporaryDirectory(prefix="ex2_3_") as tmp:
         root = Path(tmp) / "数据集" / "train"
-        truth = _label_layout(root)
-        ds = cls(str(root), "mixed_image", "mixed_label")
-        expect(len(ds) == len(truth), f"len() gives {len(ds)}, but the image folder holds "
+        truth, pixels = _label_layout(root)
+        made = f"{cls.__name__}(root_dir, 'mixed_image', 'mixed_label')"
+        ds = call(made, cls, str(root), "mixed_image", "mixed_label")
+        size = call(f"len({made})", len, ds)
+        expect(size == len(truth), f"len() gives {size}, but the image folder holds "
                f"{len(truth)} photos and one README.txt that is not a photo.")
         labels = []
-        for i in range(len(ds)):
-            img, label = ds[i]
+        for i in range(size):
+            item = call(f"ds[{i}]", ds.__getitem__, i)
+            expect(isinstance(item, (tuple, list)) and len(item) == 2,
+                   f"item {i} should be a pair (image, label), got {_short(item)}.")
+            img, label = item
             expect(isinstance(img, Image.Image) and img.mode == "RGB",
                    f"item {i}: the image should be a PIL image in mode RGB, got "
                    f"{type(img).__name__} {getattr(img, 'mode', '')}.")
@@ -146,12 +165,26 @@ def _check_q3(cls):
                    f"item {i}: the label should be the text of its label file ('ants' or "
                    f"'bees'), got {label!r} — read the .txt file with the photo's name, and "
                    ".strip() the line break.")
+            name = _which_photo(img, pixels)
+            expect(name is not None, f"item {i}: the image is none of the photos in the "
+                   "image folder — open the file as it is, convert('RGB'), nothing more.")
+            expect(label == truth[name],
+                   f"item {i} is the photo {name} with the label {label!r}, but its label "
+                   f"file {Path(name).stem}.txt says {truth[name]!r}: take each photo's label "
+                   "from the file with the same name (two os.listdir() lists are not in the "
+                   "same order, so pairing them by index mixes labels up).")
             labels.append(label)
-        expect(sorted(labels) == sorted(truth.values()),
-               f"labels {sorted(labels)} do not match the label files.")
-        with_transform = cls(str(root), "mixed_image", "mixed_label", transform=_SPEC)
+        with_transform = call(f"{cls.__name__}(root_dir, 'mixed_image', 'mixed_label', "
+                              "transform=...)", cls, str(root), "mixed_image", "mixed_label",
+                              transform=_SPEC)
+        first = call("ds[0] with a transform", with_transform.__getitem__, 0)
+        expect(isinstance(first[0], torch.Tensor),
+               "with transform=Compose([Resize((40, 40)), ToTensor()]) an item's image should "
+               f"be a tensor, got {type(first[0]).__name__}: apply self.transform to the "
+               "image in __getitem__.")
         loader = DataLoader(with_transform, batch_size=4)
-        imgs, batch_labels = next(iter(loader))
+        imgs, batch_labels = call("next(iter(DataLoader(ds, batch_size=4)))",
+                                  lambda: next(iter(loader)))
         expect(isinstance(imgs, torch.Tensor) and tuple(imgs.shape) == (4, 3, 40, 40),
                "with transform=Compose([Resize((40, 40)), ToTensor()]) a DataLoader batch of 4 "
                f"should be (4, 3, 40, 40), got {tuple(getattr(imgs, 'shape', ()))}: apply "
@@ -197,6 +230,25 @@ class _NoStrip(_FolderNameLabels):
             return img, f.read()
 
 
+class _PairedByIndex(_FolderNameLabels):
+    """Wrong on purpose: lists the label folder on its own and pairs the two lists by index
+    (os.listdir() promises no order; here the label list comes out reversed)."""
+
+    def __init__(self, root_dir, image_dir, label_dir, transform=None):
+        import os
+
+        super().__init__(root_dir, image_dir, label_dir, transform)
+        self.label_dir = os.path.join(root_dir, label_dir)
+        self.label_files = sorted(os.listdir(self.label_dir), reverse=True)
+
+    def __getitem__(self, idx):
+        import os
+
+        img, _ = super().__getitem__(idx)
+        with open(os.path.join(self.label_dir, self.label_files[idx]), encoding="utf-8") as f:
+            return img, f.read().strip()
+
+
 q3 = Exercise(
     "2.3",
     "Write a Dataset class `LabelFileDataset(root_dir, image_dir, label_dir, transform=None)` "
@@ -238,5 +290,5 @@ q3 = Exercise(
 
         answer = LabelFileDataset
     """,
-    wrong=[_FolderNameLabels, _NoStrip, Dataset, "LabelFileDataset"],
+    wrong=[_FolderNameLabels, _NoStrip, _PairedByIndex, Dataset, "LabelFileDataset"],
 )

@@ -3,17 +3,19 @@
 import torch
 from PIL import Image
 from torchvision import transforms
+from torchvision.transforms import v2
 
 from course_utils import data
-from course_utils.exercises import Exercise, expect
+from course_utils.exercises import Exercise, as_number, call, close, expect
 
 
 def _check_q1(answer):
     expect(isinstance(answer, type), f"give the class itself, got {type(answer).__name__}.")
-    obj = answer()
+    obj = call(f"{answer.__name__}()", answer)
     expect(callable(obj), "instances are not callable: define __call__(self, x) in the class.")
     for x in (3, -2, 0.5):
-        expect(obj(x) == 2 * x, f"Doubler()({x}) gave {obj(x)!r}, expected {2 * x!r}.")
+        got = call(f"{answer.__name__}()({x})", obj, x)
+        expect(got == 2 * x, f"Doubler()({x}) gave {got!r}, expected {2 * x!r}.")
 
 
 class _NotCallable:
@@ -44,11 +46,9 @@ q1 = Exercise(
 
 
 def _check_q2(answer):
-    if isinstance(answer, torch.Tensor):
-        answer = answer.item()
-    expect(isinstance(answer, (int, float)), f"give a number, got {type(answer).__name__}.")
+    answer = as_number(answer)
     real = transforms.Normalize([0.5], [0.5])(torch.full((1, 1, 1), 0.2)).item()
-    expect(abs(answer - real) < 1e-6,
+    expect(close(answer, real, digits=5),
            f"{answer} is not it: Normalize computes (input - mean) / std.")
 
 
@@ -59,7 +59,7 @@ q2 = Exercise(
     _check_q2,
     hint_text="output = (input - mean) / std.",
     solution_code="answer = (0.2 - 0.5) / 0.5",
-    wrong=[0.2, -0.3, 0.6, -0.15],
+    wrong=[0.2, -0.3, 0.6, -0.15, "-0.6"],
 )
 
 
@@ -84,19 +84,39 @@ def _is_a_window_of(crop: torch.Tensor, full: torch.Tensor, tol: float = 0.04) -
     return bool(diff.min() <= tol)
 
 
+#: the Compose classes of transforms v1 and v2
+_COMPOSES = (transforms.Compose, v2.Compose)
+#: steps that turn a PIL image into a float tensor (v1 ToTensor; v2 ToImage + ToDtype)
+_TO_TENSOR = ("ToTensor", "ToImage", "PILToTensor", "ToDtype", "ConvertImageDtype")
+
+
+def _steps(pipeline) -> list:
+    """The steps of a (possibly nested) v1 or v2 Compose, in order."""
+    steps = []
+    for t in getattr(pipeline, "transforms", []):
+        steps += _steps(t) if isinstance(t, _COMPOSES) else [t]
+    return steps
+
+
 def _check_q3(answer):
-    expect(isinstance(answer, transforms.Compose), f"give a transforms.Compose, got "
+    expect(isinstance(answer, _COMPOSES), f"give a transforms.Compose (v1 or v2), got "
            f"{type(answer).__name__}.")
-    steps = answer.transforms
-    resize = [t for t in steps if isinstance(t, transforms.Resize)]
-    expect(not resize or resize[0].size in (64, [64]),
+    steps = _steps(answer)
+    names = [type(t).__name__ for t in steps]
+    resize = [t for t in steps if type(t).__name__ == "Resize"]
+    size = getattr(resize[0], "size", None) if resize else 64
+    expect(size in (64, [64], (64,)),
            "Resize should get the int 64, so the shorter side becomes 64 and the aspect ratio "
            "is kept (a tuple would squash the photo).")
-    expect(any(isinstance(t, transforms.Normalize) for t in steps),
+    expect("Normalize" in names,
            "the pipeline should end with Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]).")
+    converted = [n for n in names[:names.index("Normalize")] if n in _TO_TENSOR]
+    expect(converted or "Lambda" in names,
+           "Normalize comes before ToTensor(): Normalize works on tensors, so turn the image "
+           "into a tensor first (ToTensor(), then Normalize).")
     torch.manual_seed(0)
     for img in _own_images():
-        out = answer(img)
+        out = call(f"answer(a {img.size[0]}×{img.size[1]} PIL image)", answer, img)
         expect(isinstance(out, torch.Tensor) and out.dtype == torch.float32,
                f"on a {img.size[0]}×{img.size[1]} image the result is {type(out).__name__}, "
                "not a float tensor: ToTensor() must come before Normalize.")
@@ -111,7 +131,7 @@ def _check_q3(answer):
                f"on a {img.size[0]}×{img.size[1]} image the 48×48 output is not a crop of "
                "the image resized to a shorter side of 64 — check the order and the sizes.")
     wide = _own_images()[0]
-    crops = [answer(wide) for _ in range(6)]
+    crops = [call("answer(the same image) six times", answer, wide) for _ in range(6)]
     expect(any(not torch.equal(crops[0], c) for c in crops[1:]),
            "six calls on the same image gave the same crop: use RandomCrop, which picks a "
            "new place every call (CenterCrop always takes the middle).")
@@ -148,6 +168,10 @@ q3 = Exercise(
                             transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.2] * 3)]),
         transforms.Compose([transforms.Resize(64), transforms.CenterCrop(48),
                             transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.5] * 3)]),
+        transforms.Compose([transforms.Resize(64), transforms.RandomCrop(48),
+                            transforms.Normalize([0.5] * 3, [0.5] * 3), transforms.ToTensor()]),
+        v2.Compose([v2.ToImage(), v2.Resize((64, 64)), v2.RandomCrop(48),
+                    v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.5] * 3, [0.5] * 3)]),
         transforms.ToTensor(),
     ],
 )

@@ -1,16 +1,15 @@
 """Chapter 5 (P14–P15): torchvision data sets and DataLoader."""
 
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, RandomSampler, Subset
 
-from course_utils.exercises import Exercise, expect
+from course_utils.exercises import Exercise, _short, as_pair, call, expect
+from course_utils.exercises.i18n import N_
 
 
 def _check_q1(answer):
-    expect(isinstance(answer, tuple) and len(answer) == 2,
-           f"give a pair (number of batches, size of the last batch), got {answer!r}.")
+    n, last = as_pair(answer, N_("the pair (number of batches, size of the last batch)"))
     sizes = [len(b) for b in DataLoader(torch.arange(10_000), batch_size=64, drop_last=False)]
-    n, last = answer
     expect(n == len(sizes), f"{n} batches is off: count the full batches, then add the "
            "partial one.")
     expect(last == sizes[-1], f"the last batch holds {last}? It holds what is left after the "
@@ -28,7 +27,7 @@ q1 = Exercise(
         full, rest = divmod(10_000, 64)
         answer = (full + (rest > 0), rest)
     """,
-    wrong=[(156, 16), (157, 64), (156, 64), 157],
+    wrong=[(156, 16), (157, 64), (156, 64), 157, ("157", "16"), [16, 157]],
 )
 
 
@@ -38,12 +37,37 @@ def _check_q2(answer):
     expect(isinstance(answer.sampler, RandomSampler), "the order should be shuffled "
            "every epoch: shuffle=True.")
     expect(answer.drop_last, "the last, smaller batch should be dropped: drop_last=True.")
-    imgs, targets = next(iter(answer))
+    dataset = answer.dataset
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    split = getattr(dataset, "train", None)
+    expect(split is not True, "that DataLoader reads the training set (train=True): the "
+           "exercise asks for the test set — CIFAR10(root=root, train=False, ...).")
+    expect(split is False, f"give a DataLoader over the CIFAR-10 test set (CIFAR10(root=root, "
+           f"train=False, ...)), not over {_short(dataset, 40)}.")
+    item = call("answer.dataset[0]", answer.dataset.__getitem__, 0)
+    img = item[0] if isinstance(item, (tuple, list)) else item
+    expect(isinstance(img, torch.Tensor), f"the data set gives {type(img).__name__} images, "
+           "which a DataLoader cannot stack into a batch: give the data set "
+           "transform=ToTensor().")
+    imgs, targets = call("next(iter(answer))", lambda: next(iter(answer)))
     expect(isinstance(imgs, torch.Tensor) and tuple(imgs.shape[1:]) == (3, 32, 32),
            "batches should hold image tensors (3, 32, 32): give the data set "
            "transform=ToTensor().")
     expect(len(answer) == len(answer.dataset) // 64,
            f"{len(answer)} batches from {len(answer.dataset)} images: is drop_last on?")
+
+
+def _loader(train=False, transform=True):
+    """Variants of the reference DataLoader for the known-wrong answers (made on demand)."""
+    from torchvision import transforms
+
+    from course_utils.cifar_batches import choose_cifar10
+
+    cifar10, root = choose_cifar10(verbose=False)
+    data = cifar10(root=root, train=train, download=True,
+                   transform=transforms.ToTensor() if transform else None)
+    return DataLoader(data, batch_size=64, shuffle=True, drop_last=True)
 
 
 q2 = Exercise(
@@ -88,13 +112,15 @@ def _real(n, batch_size, drop_last):
 def _check_q3(answer):
     expect(callable(answer) and not isinstance(answer, type),
            f"`answer` should be your function predict_batches (no parentheses), got "
-           f"{answer!r:.60}.")
+           f"{_short(answer)}.")
     for n, batch_size, drop_last in _CASES:
-        got = answer(n, batch_size, drop_last)
+        got = call(f"predict_batches({n}, {batch_size}, {drop_last})", answer, n, batch_size,
+                   drop_last)
         want = _real(n, batch_size, drop_last)
-        expect(isinstance(got, tuple) and len(got) == 2,
-               f"predict_batches({n}, {batch_size}, {drop_last}) returned {got!r}; return a "
-               "pair (number of batches, size of the last batch).")
+        expect(isinstance(got, (tuple, list)) and len(got) == 2,
+               f"predict_batches({n}, {batch_size}, {drop_last}) returned {_short(got)}; "
+               "return a pair (number of batches, size of the last batch).")
+        got = as_pair(got, N_("a pair (number of batches, size of the last batch)"))
         expect(tuple(got) == want or drop_last,
                f"predict_batches({n}, {batch_size}, drop_last={drop_last}) gave {got}, but a "
                f"real DataLoader over {n} items deals {want[0]} batches, the last holding "

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.exercises import Exercise, expect
+from course_utils.exercises import Exercise, _short, as_number, call, expect
 
 #: The course's 5×5 input and 3×3 kernel (P17).
 INPUT = torch.tensor([[1, 2, 0, 3, 1],
@@ -18,13 +18,7 @@ KERNEL = torch.tensor([[1, 2, 1],
 
 
 def _as_number(answer):
-    if isinstance(answer, torch.Tensor):
-        expect(answer.numel() == 1,
-               f"give one number, not a tensor of shape {tuple(answer.shape)}.")
-        answer = answer.item()
-    expect(isinstance(answer, (int, float)) and not isinstance(answer, bool),
-           f"give a number, got {type(answer).__name__}.")
-    return answer
+    return as_number(answer)
 
 
 def _check_q1(answer):
@@ -80,7 +74,7 @@ def _check_q3(answer):
     expect(isinstance(answer, nn.Module), f"`answer` should be a layer (an nn.Module), got "
            f"{type(answer).__name__}.")
     x = INPUT.reshape(1, 1, 5, 5).float()
-    out = answer(x)
+    out = call("answer(input)", answer, x)
     expect(isinstance(out, torch.Tensor) and out.shape == (1, 1, 2, 2),
            f"the output should have shape (1, 1, 2, 2), got {tuple(getattr(out, 'shape', ()))}. "
            "Windows of 3 with stride 3 fit once in 5 — unless partial windows are kept.")
@@ -112,8 +106,9 @@ _SIZES = [(5, 5, 3, 3), (4, 7, 2, 3), (6, 3, 1, 1), (8, 8, 5, 2), (3, 3, 3, 3), 
 
 def _check_q4(answer):
     expect(callable(answer) and not isinstance(answer, type),
-           f"`answer` should be your function corr2d (no parentheses), got {answer!r:.60}.")
-    course = answer(INPUT.float(), KERNEL.float())
+           f"`answer` should be your function corr2d (no parentheses), got {_short(answer)}.")
+    course = call("corr2d(the course's 5×5 input, 3×3 kernel)", answer, INPUT.float(),
+                  KERNEL.float())
     expect(isinstance(course, torch.Tensor),
            f"corr2d should return a tensor, got {type(course).__name__}.")
     gen = torch.Generator().manual_seed(6)
@@ -122,7 +117,8 @@ def _check_q4(answer):
         for h, w, kh, kw in _SIZES]
     for x, k in cases:
         want = F.conv2d(x[None, None], k[None, None])[0, 0]
-        got = answer(x.clone(), k.clone())
+        got = call(f"corr2d(a {tuple(x.shape)} input, a {tuple(k.shape)} kernel)", answer,
+                   x.clone(), k.clone())
         expect(isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(want.shape),
                f"for a {tuple(x.shape)} input and a {tuple(k.shape)} kernel the output should "
                f"be {tuple(want.shape)}, got {tuple(getattr(got, 'shape', ()))}: there are "

@@ -3,19 +3,13 @@
 import torch
 from torch import nn
 
-from course_utils.exercises import Exercise, expect
+from course_utils.exercises import Exercise, as_whole, call, expect
 from course_utils.exercises.i18n import N_
 from course_utils.models import Tudui, count_parameters
 
 
 def _count(answer, what):
-    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
-        answer = answer.item()
-    if isinstance(answer, float) and answer.is_integer():
-        answer = int(answer)  # 4096.0 from a division is fine
-    expect(isinstance(answer, int) and not isinstance(answer, bool),
-           f"give {what} as a whole number, got {answer!r}.")
-    return answer
+    return as_whole(answer, what)
 
 
 def _check_q1(answer):
@@ -42,22 +36,63 @@ q1 = Exercise(
 )
 
 
+def _leaves(module: nn.Module) -> list[nn.Module]:
+    """The layers of ``module`` in order, nested Sequentials opened up."""
+    kids = list(module.children())
+    return [module] if not kids else [leaf for k in kids for leaf in _leaves(k)]
+
+
+def _with_relus(convs, linears) -> nn.Sequential:
+    """The question's network made of the learner's own conv and linear layers."""
+    return nn.Sequential(convs[0], nn.ReLU(), nn.MaxPool2d(2), convs[1], nn.ReLU(),
+                         nn.MaxPool2d(2), convs[2], nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         linears[0], nn.ReLU(), linears[1])
+
+
+def _relu_places(layers: list[nn.Module]) -> list[str]:
+    """Where the ReLUs are missing or extra, read from the layer list."""
+    problems, weighted = [], [i for i, m in enumerate(layers)
+                              if isinstance(m, (nn.Conv2d, nn.Linear))]
+    for n, (i, j) in enumerate(zip(weighted, weighted[1:] + [len(layers)], strict=True)):
+        relus = sum(isinstance(m, nn.ReLU) for m in layers[i + 1:j])
+        name = type(layers[i]).__name__
+        if j == len(layers) and relus:
+            problems.append(N_(f"a ReLU after the last {name}"))
+        elif j < len(layers) and relus == 0:
+            problems.append(N_(f"no ReLU after layer {n + 1} ({name})"))
+        elif relus > 1:
+            problems.append(N_(f"{relus} ReLUs after layer {n + 1} ({name})"))
+    if weighted and any(isinstance(m, nn.ReLU) for m in layers[:weighted[0]]):
+        problems.insert(0, N_("a ReLU before the first Conv2d (on the input)"))
+    return problems
+
+
 def _check_q2(answer):
     expect(isinstance(answer, nn.Sequential),
            f"`answer` should be an nn.Sequential, got {type(answer).__name__}.")
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(7))
     try:
-        out = answer(torch.ones(2, 3, 32, 32))
+        out = call("answer(a (2, 3, 32, 32) batch)", answer, x)
     except RuntimeError as exc:
         raise AssertionError(f"a (2, 3, 32, 32) batch does not go through: {exc}") from None
-    expect(out.shape == (2, 10), f"the output should have shape (2, 10), got {tuple(out.shape)}.")
-    layers = list(answer)
-    relus = sum(isinstance(m, nn.ReLU) for m in layers)
-    expect(relus == 4, f"found {relus} ReLU layers; put one after each of the 3 convolutions and "
-           "one between the two Linear layers.")
-    expect(isinstance(layers[-1], nn.Linear),
-           "the last layer should be the Linear(64, 10): logits go to the loss without a ReLU.")
-    expect(count_parameters(answer) == count_parameters(Tudui()),
+    expect(isinstance(out, torch.Tensor) and out.shape == (2, 10),
+           f"the output should have shape (2, 10), got {tuple(getattr(out, 'shape', ()))}.")
+    layers = _leaves(answer)
+    convs = [m for m in layers if isinstance(m, nn.Conv2d)]
+    linears = [m for m in layers if isinstance(m, nn.Linear)]
+    expect(count_parameters(answer) == count_parameters(Tudui()) and len(convs) == 3
+           and len(linears) == 2,
            "the layer sizes differ from Tudui's (ReLU adds no parameters).")
+    with torch.no_grad():
+        same = torch.allclose(answer(x), _with_relus(convs, linears)(x), atol=1e-5)
+    if same:  # it computes the question's network (nn.ReLU layers or a ReLU of its own)
+        return
+    problems = _relu_places(layers)
+    expect(not problems, f"the ReLUs are not where the question puts them: "
+           f"{problems[0] if problems else ''}. Put one after each of the 3 convolutions and "
+           "one between the two Linear layers — logits go to the loss without a ReLU.")
+    expect(False, "it does not compute Tudui with a ReLU after each convolution and between "
+           "the Linear layers: check the order of the layers.")
 
 
 q2 = Exercise(
@@ -78,6 +113,14 @@ q2 = Exercise(
     wrong=[
         Tudui().model,
         nn.Sequential(*Tudui().model, nn.ReLU()),
+        nn.Sequential(nn.Conv2d(3, 32, 5, padding=2), nn.ReLU(), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
+                      nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Flatten(), nn.Linear(1024, 64), nn.ReLU(), nn.Linear(64, 10)),
+        nn.Sequential(nn.ReLU(), nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2),
+                      nn.Conv2d(32, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Flatten(), nn.Linear(1024, 64), nn.ReLU(), nn.Linear(64, 10)),
         nn.Sequential(nn.Conv2d(3, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                       nn.Linear(32 * 16 * 16, 10)),
         Tudui(),
@@ -130,7 +173,7 @@ def _check_q4(answer):
         h = torch.rand(batch, 3, 32, 32)
         for i, (layer, (name, shape)) in enumerate(zip(layers, _SPEC, strict=True)):
             try:
-                h = layer(h)
+                h = call(f"layer {i} ({name})", layer, h)
             except RuntimeError as exc:
                 raise AssertionError(f"layer {i} ({name}) cannot take the shape "
                                      f"{tuple(h.shape)}: {exc}") from None

@@ -7,16 +7,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.exercises import Exercise, expect
+from course_utils.exercises import Exercise, as_number, call, close, expect
 
 
 def _number(answer):
-    if isinstance(answer, torch.Tensor):
-        expect(answer.numel() == 1, f"give one number, not shape {tuple(answer.shape)}.")
-        answer = answer.item()
-    expect(isinstance(answer, (int, float)) and not isinstance(answer, bool),
-           f"give a number, got {type(answer).__name__}.")
-    return float(answer)
+    return float(as_number(answer))
 
 
 SCORES = [1.0, 2.0, 0.5]
@@ -89,12 +84,17 @@ def _check_q3(answer):
         before.zero_grad(set_to_none=True)
         fresh = loss_fn(before(x), y)
         fresh.backward()
-        result = answer(model, optimizer, loss_fn, x, y)
+        result = call("train_step(model, optimizer, loss_fn, x, y)", answer, model, optimizer,
+                      loss_fn, x, y)
         expect(isinstance(result, float),
                f"return the loss as a Python float (loss.item()), got {type(result).__name__}.")
-        expect(math.isclose(result, fresh.item(), rel_tol=1e-5),
-               f"the returned loss {result:.4f} is not the loss before the step "
-               f"({fresh.item():.4f}).")
+        after = loss_fn(model(x), y).item()
+        expect(close(result, fresh.item(), digits=4) or not close(result, after, digits=4),
+               f"the returned loss {result:.6f} is the loss after the step ({after:.6f}); "
+               f"return the loss of the forward pass before it ({fresh.item():.6f}).")
+        expect(close(result, fresh.item(), digits=4),
+               f"the returned loss {result:.6f} is not the loss before the step "
+               f"({fresh.item():.6f}).")
         grad = model.weight.grad
         if grad is None or grad.abs().sum() == 0:
             unchanged = torch.equal(model.weight, before.weight)

@@ -4,8 +4,19 @@ import math
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.exercises import Exercise, expect
+from course_utils.exercises import (
+    Exercise,
+    _short,
+    as_names,
+    as_pair,
+    call,
+    close,
+    expect,
+    names_sorted,
+)
+from course_utils.exercises.i18n import N_
 
 
 def _check_q1(fn):
@@ -17,7 +28,7 @@ def _check_q1(fn):
         targets[: n // 2] = outputs[: n // 2].argmax(1)
         expected = sum(int(max(range(10), key=lambda j, r=row: r[j]) == t)
                        for row, t in zip(outputs.tolist(), targets.tolist(), strict=True)) / n
-        got = fn(outputs, targets)
+        got = call(f"accuracy(outputs of shape ({n}, 10), targets)", fn, outputs, targets)
         expect(not isinstance(got, torch.Tensor), "it returns a tensor, as the original printed "
                "(tensor(0.4500)); turn it into a Python float with .item() or float().")
         expect(isinstance(got, float), f"return a float, got {type(got).__name__}.")
@@ -64,10 +75,9 @@ def _mode_dependent() -> set[str]:
 
 
 def _check_modes(answer):
-    expect(isinstance(answer, (set, list, tuple)), "`answer` should be a set of layer names.")
-    names = set(answer)
+    names = as_names(answer, N_("a set of layer names"))
     unknown = names - set(CANDIDATES)
-    expect(not unknown, f"{sorted(unknown)} are not among {sorted(CANDIDATES)}.")
+    expect(not unknown, f"{names_sorted(unknown)} are not among {sorted(CANDIDATES)}.")
     expected = _mode_dependent()
     missing, extra = expected - names, names - expected
     expect(not missing, f"{sorted(missing)} also behave differently — try it: the same input "
@@ -85,16 +95,16 @@ q3 = Exercise(
     solution_code="""
         answer = {"Dropout", "BatchNorm1d"}
     """,
-    wrong=[set(), {"Dropout"}, {"Dropout", "BatchNorm1d", "ReLU"}, "Dropout"],
+    wrong=[set(), {"Dropout"}, {"Dropout", "BatchNorm1d", "ReLU"}, "Dropout",
+           {nn.Dropout, nn.Linear}, {"Dropout", nn.BatchNorm1d, 3}],
 )
 
 TEST_IMAGES, BATCH, MEAN_LOSS = 10_000, 64, 1.5
 
 
 def _check_summed(answer):
-    expect(isinstance(answer, (tuple, list)) and len(answer) == 2,
-           "`answer` should be a pair (what the original prints, the mean loss per image).")
-    printed, per_image = (float(v) for v in answer)
+    printed, per_image = as_pair(answer, N_("a pair (what the original prints, the mean loss "
+                                            "per image)"))
     batches = math.ceil(TEST_IMAGES / BATCH)
     expect(not math.isclose(printed, TEST_IMAGES / BATCH * MEAN_LOSS),
            "the number of batches is a whole number: the last batch is smaller but still one "
@@ -140,10 +150,11 @@ class _Probe(nn.Module):
 
 
 def _probe_data():
-    """10 images in batches of 4, 4, 2 (the last batch is smaller, as in real test sets)."""
+    """10 images in batches of 4, 4, 2 (the last batch is smaller, as in real test sets):
+    a real DataLoader, so ``len(loader.dataset)`` works as in the course's loop."""
     g = torch.Generator().manual_seed(4)
     x, y = torch.randn(10, 3, 2, 2, generator=g), torch.randint(0, 3, (10,), generator=g)
-    return [(x[i:i + 4], y[i:i + 4]) for i in range(0, 10, 4)], x, y
+    return DataLoader(TensorDataset(x, y), batch_size=4, shuffle=False), x, y
 
 
 def _check_q4(fn):
@@ -151,9 +162,9 @@ def _check_q4(fn):
     model = _Probe()
     model.train()  # as after a training epoch
     loader, x, y = _probe_data()
-    result = fn(model, loader)
-    expect(isinstance(result, tuple) and len(result) == 2,
-           f"return a pair (mean loss per image, accuracy), got {result!r:.80}.")
+    result = call("evaluate(model, loader)", fn, model, loader)
+    expect(isinstance(result, (tuple, list)) and len(result) == 2,
+           f"return a pair (mean loss per image, accuracy), got {_short(result, 80)}.")
     loss, accuracy = result
     expect(all(isinstance(v, float) for v in result), "both numbers should be Python floats "
            f"(.item()), got {type(loss).__name__} and {type(accuracy).__name__}.")
@@ -172,10 +183,10 @@ def _check_q4(fn):
     expect(not math.isclose(loss, batch_means, rel_tol=1e-6) or math.isclose(loss, per_image),
            "that is the mean of the batch means; the last batch is smaller, so weight each "
            "batch by its number of images (loss.item() * len(targets)), then divide by all.")
-    expect(math.isclose(loss, per_image, rel_tol=1e-5),
-           f"the mean loss per image should be {per_image:.4f}, got {loss:.4f}.")
-    expect(math.isclose(accuracy, right, rel_tol=1e-9),
-           f"the accuracy should be {right:.2f} (right answers / images), got {accuracy:.4f}.")
+    expect(close(loss, per_image, digits=5),
+           f"the mean loss per image should be {per_image:.6f}, got {loss:.6f}.")
+    expect(close(accuracy, right, digits=6),
+           f"the accuracy should be {right:.6f} (right answers / images), got {accuracy:.6f}.")
 
 
 def _evaluate_variant(*, weighted=True, eval_mode=True, no_grad=True, as_float=True):

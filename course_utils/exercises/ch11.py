@@ -10,7 +10,11 @@ import torch
 from PIL import Image
 
 from course_utils.data import CIFAR10_CLASSES, demo_image
-from course_utils.exercises import Exercise, expect
+from course_utils.exercises import Exercise, call, expect
+
+#: resampling filters a learner may use to shrink the whole photo (Resize((32, 32)) uses
+#: BILINEAR; PIL's own img.resize((32, 32)) uses BICUBIC)
+_RESAMPLE = (Image.BILINEAR, Image.BICUBIC, Image.LANCZOS, Image.BOX, Image.HAMMING)
 
 
 def _check_q1(fn):
@@ -20,7 +24,14 @@ def _check_q1(fn):
         for mode in ("RGBA", "L", "RGB"):
             path = Path(tmp) / f"dog_{mode}.png"
             photo.convert(mode).save(path)
-            x = fn(str(path))
+            try:
+                x = call(f"preprocess(a {mode} photo)", fn, str(path))
+            except (RuntimeError, ValueError, TypeError) as exc:
+                expect(mode == "RGB", f"preprocess(a {mode} photo) raised "
+                       f"{type(exc).__name__}: {str(exc)[:80]} — open every photo as RGB: "
+                       "Image.open(path).convert('RGB') (an RGBA photo has 4 channels, a "
+                       "grayscale one 1).")
+                raise
             expect(isinstance(x, torch.Tensor), f"for a {mode} photo it returns "
                    f"{type(x).__name__}, not a tensor.")
             expect(x.shape == (1, 3, 32, 32), f"a {mode} photo gives shape {tuple(x.shape)}; "
@@ -28,10 +39,10 @@ def _check_q1(fn):
                    "ToTensor, then add the batch dimension.")
             expect(x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1,
                    "values should be float32 in [0, 1] (ToTensor).")
-            rgb = np.asarray(photo.convert(mode).convert("RGB").resize((32, 32),
-                                                                       Image.BILINEAR))
-            expected = torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() / 255
-            expect(torch.allclose(x[0], expected, atol=2 / 255),
+            source = photo.convert(mode).convert("RGB")
+            resized = [torch.from_numpy(np.asarray(source.resize((32, 32), f)).copy())
+                       .permute(2, 0, 1).float() / 255 for f in _RESAMPLE]
+            expect(any(torch.allclose(x[0], r, atol=2 / 255) for r in resized),
                    f"the pixels of the {mode} photo are not the photo resized to 32×32 — "
                    "resize the whole photo (Resize((32, 32))), do not crop it.")
 
@@ -71,7 +82,7 @@ def _check_q2(fn):
         probs = np.exp(z - z.max())
         probs /= probs.sum()
         order = np.argsort(-probs)[:3]
-        got = fn(logits)
+        got = call("top3(logits of shape (1, 10))", fn, logits)
         expect(isinstance(got, list) and len(got) == 3,
                f"return a list of 3 (class name, probability) pairs, got {got!r:.80}.")
         names = [pair[0] for pair in got]
@@ -137,7 +148,7 @@ def _check_q3(fn):
     with tempfile.TemporaryDirectory() as tmp:
         gpu_file = save_with_device_tag(weights, Path(tmp) / "from_gpu.pt", "cuda:0")
         try:
-            loaded = fn(str(gpu_file))
+            loaded = call("load_on_cpu(a file saved on a GPU)", fn, str(gpu_file))
         except RuntimeError as exc:
             raise AssertionError(f"loading a GPU-saved file on this machine fails "
                                  f"({str(exc).splitlines()[0][:90]}…): pass map_location.") \
@@ -151,7 +162,7 @@ def _check_q3(fn):
         torch.save({"w": torch.ones(1), "x": _Sneaky()}, trap)
         TRIPPED.clear()
         try:
-            fn(str(trap))
+            call("load_on_cpu(a file from the internet)", fn, str(trap))
         except Exception:  # noqa: BLE001 — refusing the file is the right answer
             pass
         expect(not TRIPPED, "a file from the internet just ran code while loading: keep "
@@ -190,7 +201,29 @@ def _photos(folder: Path) -> list[Path]:
         mode = ("RGB", "RGBA", "L")[i % 3]
         paths.append(folder / f"{name}_{mode}.png")
         image.convert(mode).save(paths[-1])
-    return paths
+    return paths + _borderline()
+
+
+#: ImageNet's mean and std — not what the shipped network was trained with
+_IMAGENET = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+
+
+def _borderline(most: int = 4) -> list[Path]:
+    """Bundled 32×32 test photos on which the shipped network's answer changes when the
+    photo is normalized with ImageNet's mean and std instead of the checkpoint's."""
+    import torchvision.transforms as T
+
+    from course_utils.predict import load_trained
+    from course_utils.settings import BUNDLED_DATA
+
+    model, info = load_trained()
+    paths = sorted((BUNDLED_DATA / "cifar10-sample" / "test").glob("*/*.jpg"))
+    x = torch.stack([T.ToTensor()(Image.open(p).convert("RGB").resize((32, 32), Image.BILINEAR))
+                     for p in paths])
+    with torch.no_grad():
+        own = model(T.Normalize(*info["normalize"])(x)).argmax(1)
+        imagenet = model(T.Normalize(*_IMAGENET)(x)).argmax(1)
+    return [paths[i] for i in (own != imagenet).nonzero().flatten().tolist()[:most]]
 
 
 def _check_q4(fn):
@@ -198,18 +231,32 @@ def _check_q4(fn):
 
     expect(callable(fn), "`answer` should be a function predict(path) → class name.")
     model, info = load_trained()
+    border = set(_borderline())
     with tempfile.TemporaryDirectory() as tmp:
         for path in _photos(Path(tmp)):
             expected = predict_image(model, path, 1, normalize=info["normalize"])[0][0]
-            got = fn(str(path))
+            mode = path.stem.rsplit("_", 1)[-1]
+            try:
+                got = call(f"predict({path.name!r})", fn, str(path))
+            except (RuntimeError, ValueError, TypeError) as exc:
+                expect(mode not in ("RGBA", "L"), f"predict({path.name!r}) raised "
+                       f"{type(exc).__name__}: {str(exc)[:80]} — open the photo as RGB "
+                       "(Image.open(path).convert('RGB')): an RGBA photo has 4 channels, a "
+                       "grayscale one 1, the network wants 3.")
+                raise
             expect(isinstance(got, str), f"for {path.name} it returns {got!r} "
                    f"({type(got).__name__}); return the class name, e.g. CIFAR10_CLASSES[i].")
+            expect(got == expected or path not in border,
+                   f"for the test photo {path.parent.name}/{path.name} it says {got!r}; the "
+                   f"shipped network says {expected!r}. This photo's answer depends on the "
+                   "exact mean and std: normalize with the checkpoint's own "
+                   "(T.Normalize(*state['normalize'])), not ImageNet's or numbers of your own.")
             expect(got == expected, f"for {path.name} it says {got!r}; the shipped network "
                    f"says {expected!r}. Check eval(), the checkpoint's Normalize and "
                    "Resize((32, 32)).")
 
 
-def _predictor(*, normalize=True, eval_mode=True, rgb=True, as_name=True):
+def _predictor(*, normalize=True, eval_mode=True, rgb=True, as_name=True, stats=None):
     """Variants of the reference predict(path) for the known-wrong answers (the network is
     loaded on the first call, not when the chapter's exercises are imported)."""
     import torchvision.transforms as T
@@ -223,7 +270,7 @@ def _predictor(*, normalize=True, eval_mode=True, rgb=True, as_name=True):
         model.load_state_dict(state["model_state"])
         model.train(not eval_mode)
         steps = [T.Resize((32, 32)), T.ToTensor()]
-        steps += [T.Normalize(*state["normalize"])] if normalize else []
+        steps += [T.Normalize(*(stats or state["normalize"]))] if normalize else []
         transform = T.Compose(steps)
         image = Image.open(path)
         x = transform(image.convert("RGB") if rgb else image).unsqueeze(0)
@@ -269,5 +316,5 @@ q4 = Exercise(
         answer = predict
     """,
     wrong=[_predictor(normalize=False), _predictor(eval_mode=False), _predictor(rgb=False),
-           _predictor(as_name=False), lambda path: "dog"],
+           _predictor(as_name=False), _predictor(stats=_IMAGENET), lambda path: "dog"],
 )

@@ -1,11 +1,17 @@
-"""Chapter 12 (P33): argparse — required options, defaults, types, switches, argv lists
-(exit codes are appendix B's, course_utils/exercises/ch14.py)."""
+"""Chapter 12 (P33): argparse — required options, defaults, types, switches, argv lists,
+and options that build the DataLoader and the optimizer (exit codes are appendix B's,
+course_utils/exercises/ch14.py)."""
 
 import argparse
 import contextlib
 import io
 
-from course_utils.exercises import Exercise, expect
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, RandomSampler, SequentialSampler, TensorDataset
+
+from course_utils.exercises import Exercise, _short, call, expect
+from course_utils.exercises.i18n import N_
 
 
 def _parse(parser, argv):
@@ -104,6 +110,9 @@ def _check_q2(argv):
         expect(getattr(args, key) == want, f"args.{key} is {getattr(args, key)!r}, "
                f"should be {want!r}.")
     expect(str(args.device) == "cpu", f"args.device is {args.device!r}, should be the CPU.")
+    expect(any(a == "--device" or a.startswith("--device=") for a in argv),
+           "say --device cpu: without it the command takes the default 'auto', which picks a "
+           "GPU on a machine that has one.")
     expect(str(args.logdir).replace("\\", "/") == "runs/exp",
            f"args.logdir is {str(args.logdir)!r}, should be 'runs/exp'.")
 
@@ -125,5 +134,110 @@ q2 = Exercise(
             "--logdir", "runs/exp"],
            ["train", "--recipe", "improved", "--epochs", "5", "--batch_size", "128",
             "--device", "cpu", "--logdir", "runs/exp"],
-           "train --recipe improved"],
+           "train --recipe improved",
+           ["train", "--recipe", "improved", "--epochs", "5", "--batch-size", "128",
+            "--logdir", "runs/exp"]],
+)
+
+
+# ----------------------------------------------------------------------------- 12.3
+#: (argv, batch_size, shuffled, lr, momentum) the checker tries
+_OPTION_CASES = [
+    ([], 64, True, 0.01, 0.9),
+    (["--batch-size", "16", "--lr", "0.1"], 16, True, 0.1, 0.9),
+    (["--no-shuffle", "--momentum", "0", "--batch-size", "5"], 5, False, 0.01, 0.0),
+    (["--lr", "3e-4", "--momentum", "0.5", "--no-shuffle"], 64, False, 3e-4, 0.5),
+]
+
+
+def _check_q3(fn):
+    expect(callable(fn) and not isinstance(fn, type),
+           f"`answer` should be your function build_from_options (no parentheses), got "
+           f"{_short(fn)}.")
+    dataset = TensorDataset(torch.randn(40, 3), torch.randint(0, 2, (40,)))
+    for argv, batch_size, shuffled, lr, momentum in _OPTION_CASES:
+        model = nn.Linear(3, 2)
+        what = f"build_from_options({argv}, dataset, model)"
+        with contextlib.redirect_stderr(io.StringIO()):
+            result = call(what, fn, list(argv), dataset, model)
+        expect(isinstance(result, (tuple, list)) and len(result) == 2,
+               f"{what} returned {_short(result)}; return the pair (loader, optimizer).")
+        loader, optimizer = result
+        expect(isinstance(loader, DataLoader), f"{what}: the first item should be a "
+               f"DataLoader, got {type(loader).__name__}.")
+        expect(loader.dataset is dataset, f"{what}: the DataLoader should read the data set "
+               "it was given.")
+        expect(loader.batch_size == batch_size, f"{what}: batch_size is "
+               f"{loader.batch_size!r}, should be {batch_size} — --batch-size is an int "
+               "(type=int) that defaults to 64.")
+        kind = RandomSampler if shuffled else SequentialSampler
+        expect(isinstance(loader.sampler, kind), f"{what}: the loader should "
+               f"{N_('shuffle') if shuffled else N_('keep the order')} — "
+               "shuffle=not args.no_shuffle (--no-shuffle is a switch, action='store_true').")
+        expect(isinstance(optimizer, torch.optim.SGD), f"{what}: the second item should be "
+               f"a torch.optim.SGD, got {type(optimizer).__name__}.")
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        expect({id(p) for p in params} == {id(p) for p in model.parameters()},
+               f"{what}: the optimizer should update the model's parameters "
+               "(model.parameters()).")
+        group = optimizer.param_groups[0]
+        expect(isinstance(group["lr"], float) and abs(group["lr"] - lr) <= 1e-12,
+               f"{what}: the learning rate is {group['lr']!r}, should be {lr} — --lr is a "
+               "float (type=float) that defaults to 0.01.")
+        expect(abs(group["momentum"] - momentum) <= 1e-12,
+               f"{what}: momentum is {group['momentum']!r}, should be {momentum} — "
+               "--momentum is a float that defaults to 0.9.")
+
+
+def _builder(*, shuffle_switch=True, lr_default=0.01, momentum=True, adam=False):
+    """Variants of the reference for the known-wrong answers."""
+    def build_from_options(argv, dataset, model):
+        p = argparse.ArgumentParser()
+        p.add_argument("--batch-size", type=int, default=64)
+        p.add_argument("--lr", type=float, default=lr_default)
+        p.add_argument("--momentum", type=float, default=0.9)
+        p.add_argument("--no-shuffle", action="store_true")
+        args = p.parse_args(argv)
+        loader = DataLoader(dataset, batch_size=args.batch_size,
+                            shuffle=not args.no_shuffle if shuffle_switch else True)
+        if adam:
+            return loader, torch.optim.Adam(model.parameters(), lr=args.lr)
+        return loader, torch.optim.SGD(model.parameters(), lr=args.lr,
+                                       momentum=args.momentum if momentum else 0.0)
+    return build_from_options
+
+
+q3 = Exercise(
+    "12.3",
+    "Options that build the training: write `build_from_options(argv, dataset, model)`. It "
+    "parses the list `argv` with an ArgumentParser of your own — --batch-size (int, default "
+    "64), --lr (float, default 0.01), --momentum (float, default 0.9), --no-shuffle (a "
+    "switch) — and returns the pair (DataLoader(dataset, batch_size=..., shuffle=...), "
+    "torch.optim.SGD(model.parameters(), lr=..., momentum=...)), shuffled unless --no-shuffle "
+    "is given. The checker calls it with argument lists, a data set and a model of its own. "
+    "Assign the function to `answer`.",
+    _check_q3,
+    hint_text="args = parser.parse_args(argv); loader = DataLoader(dataset, "
+    "batch_size=args.batch_size, shuffle=not args.no_shuffle); optimizer = "
+    "torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum).",
+    solution_code="""
+        import argparse
+        import torch
+        from torch.utils.data import DataLoader
+
+        def build_from_options(argv, dataset, model):
+            parser = argparse.ArgumentParser(description="train a model")
+            parser.add_argument("--batch-size", type=int, default=64, help="images per step")
+            parser.add_argument("--lr", type=float, default=0.01, help="learning rate")
+            parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+            parser.add_argument("--no-shuffle", action="store_true", help="keep the order")
+            args = parser.parse_args(argv)
+            loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=not args.no_shuffle)
+            optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
+            return loader, optimizer
+
+        answer = build_from_options
+    """,
+    wrong=[_builder(shuffle_switch=False), _builder(lr_default=0.1), _builder(momentum=False),
+           _builder(adam=True), "build_from_options"],
 )
