@@ -25,6 +25,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from course_utils.i18n import N_, tr
+
 #: Servers started by :func:`launch` and not stopped yet (stopped at exit).
 _RUNNING: list[TensorBoard] = []
 # Direct HTTP to localhost: ignore any http_proxy setting of the environment.
@@ -168,11 +170,11 @@ def launch(logdir: str | os.PathLike, port: int | None = None, host: str = "127.
             busy = "already in use" in text or "Address in use" in text
             if busy and attempt + 1 < tries:
                 continue
-            hint = " Pick another port (or port=None)." if busy else ""
-            raise TensorBoardError(
+            hint = N_(" Pick another port (or port=None).") if busy else ""
+            raise TensorBoardError(tr(
                 f"TensorBoard on {logdir} did not start at http://{host}:{chosen}/ ({exc}).{hint}"
                 f" Its output:\n{text.strip()}"
-            ) from None
+            )) from None
     raise AssertionError("unreachable")
 
 
@@ -199,13 +201,13 @@ def _wait_until_ready(board: TensorBoard, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not board.running:
-            raise TensorBoardError(f"it exited with code {board.process.returncode}")
+            raise TensorBoardError(tr(f"it exited with code {board.process.returncode}"))
         try:
             board.get("data/runs", timeout=2.0)
             return
         except (OSError, ValueError):
             time.sleep(0.2)
-    raise TensorBoardError(f"no HTTP answer within {timeout:g} s")
+    raise TensorBoardError(tr(f"no HTTP answer within {timeout:g} s"))
 
 
 @atexit.register

@@ -15,6 +15,7 @@ import torch
 from matplotlib.patches import Rectangle
 from torch import nn
 
+from course_utils.i18n import tr
 from course_utils.viz import Figure, new_figure
 
 __all__ = [
@@ -26,12 +27,12 @@ __all__ = [
 def _check_ints(**values) -> None:
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
+            raise TypeError(tr(f"{name} must be an int, got {value!r} ({type(value).__name__})."))
     for name in ("size", "kernel_size", "stride", "dilation"):
         if name in values and values[name] < 1:
-            raise ValueError(f"{name} must be at least 1, got {values[name]}.")
+            raise ValueError(tr(f"{name} must be at least 1, got {values[name]}."))
     if values.get("padding", 0) < 0:
-        raise ValueError(f"padding must be 0 or more, got {values['padding']}.")
+        raise ValueError(tr(f"padding must be 0 or more, got {values['padding']}."))
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int | str = 0,
@@ -54,17 +55,18 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
     elif padding == "same":
         _check_ints(size=size, kernel_size=kernel_size, stride=stride, dilation=dilation)
         if stride != 1:
-            raise ValueError(f"padding='same' needs stride=1 (got stride={stride}), as in PyTorch.")
+            raise ValueError(tr(f"padding='same' needs stride=1 (got stride={stride}), "
+                                "as in PyTorch."))
         return size
     _check_ints(size=size, kernel_size=kernel_size, stride=stride, padding=padding,
                 dilation=dilation)
     span = dilation * (kernel_size - 1) + 1  # the kernel's reach, dilation included
     if span > size + 2 * padding:
-        raise ValueError(
+        raise ValueError(tr(
             f"kernel_size={kernel_size} with dilation={dilation} spans {span} pixels, more "
             f"than the padded input ({size} + 2·{padding} = {size + 2 * padding}). Use a "
             "smaller kernel or dilation, or more padding."
-        )
+        ))
     return (size + 2 * padding - span) // stride + 1
 
 
@@ -83,15 +85,16 @@ def pool_output_size(size: int, kernel_size: int, stride: int | None = None, pad
     _check_ints(size=size, kernel_size=kernel_size, stride=stride, padding=padding,
                 dilation=dilation)
     if padding > kernel_size // 2:
-        raise ValueError(f"padding={padding} is more than half of kernel_size={kernel_size}; "
-                         "PyTorch's pooling layers allow at most kernel_size // 2.")
+        raise ValueError(tr(f"padding={padding} is more than half of kernel_size={kernel_size}; "
+                            "PyTorch's pooling layers allow at most kernel_size // 2."))
     room = size + 2 * padding - dilation * (kernel_size - 1) - 1
     out = (room + (stride - 1 if ceil_mode else 0)) // stride + 1
     if ceil_mode and (out - 1) * stride >= size + padding:
         out -= 1  # that window would start in the padding only
     if out < 1:
-        raise ValueError(f"a pooling window of {kernel_size} (dilation {dilation}) does not fit "
-                         f"an input of {size} with padding {padding}; the output would be empty.")
+        raise ValueError(tr(f"a pooling window of {kernel_size} (dilation {dilation}) does not "
+                            f"fit an input of {size} with padding {padding}; the output would be "
+                            "empty."))
     return out
 
 
@@ -185,7 +188,7 @@ def _as_grid(array, size: int, name: str) -> torch.Tensor | None:
         return None
     grid = torch.as_tensor(array).detach().to(torch.float64)
     if tuple(grid.shape) != (size, size):
-        raise ValueError(f"{name} has shape {tuple(grid.shape)}, expected ({size}, {size}).")
+        raise ValueError(tr(f"{name} has shape {tuple(grid.shape)}, expected ({size}, {size})."))
     return grid
 
 
@@ -277,11 +280,11 @@ def to_display_channels(x: torch.Tensor, channels: int = 3, rescale: bool = Fals
     torch.Size([128, 3, 30, 30])
     """
     if x.dim() != 4:
-        raise ValueError(f"expected a (N, C, H, W) batch, got shape {tuple(x.shape)}.")
+        raise ValueError(tr(f"expected a (N, C, H, W) batch, got shape {tuple(x.shape)}."))
     n, c, h, w = x.shape
     if c % channels:
-        raise ValueError(f"{c} channels cannot be split into images of {channels} channels; "
-                         f"use a channel count divisible by {channels}.")
+        raise ValueError(tr(f"{c} channels cannot be split into images of {channels} channels; "
+                            f"use a channel count divisible by {channels}."))
     out = x.detach().reshape(-1, channels, h, w)
     if rescale:
         low = out.amin(dim=(1, 2, 3), keepdim=True)

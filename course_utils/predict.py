@@ -16,6 +16,7 @@ import torchvision.transforms as T
 from course_utils import checkpoints, models
 from course_utils.data import CIFAR10_CLASSES, open_rgb, to_rgb
 from course_utils.devices import pick_device
+from course_utils.i18n import tr
 from course_utils.viz import Figure, new_figure, style_axes
 
 #: The CIFAR-10 weights shipped with the course (how they were made and their measured test
@@ -40,10 +41,10 @@ def load_trained(checkpoint: str | os.PathLike | None = None, *, device="cpu",
     device = pick_device(device, verbose=False)
     if checkpoint is None:
         if not SHIPPED_WEIGHTS.is_file():
-            raise FileNotFoundError(
+            raise FileNotFoundError(tr(
                 f"the course's trained weights {SHIPPED_WEIGHTS} are missing from this copy. "
                 "Train a network (python -m course_utils train) and pass its checkpoint, e.g. "
-                "--checkpoint runs/<run>/checkpoints/last.pt.")
+                "--checkpoint runs/<run>/checkpoints/last.pt."))
         checkpoint = SHIPPED_WEIGHTS
     path = Path(checkpoint)
     state = checkpoints.load_checkpoint(path, map_location=device)
@@ -63,10 +64,10 @@ def _model_key(name: str, source) -> str:
     try:
         return models.model_key(name)
     except ValueError:
-        raise checkpoints.CheckpointError(
+        raise checkpoints.CheckpointError(tr(
             f"{source} was trained with model {name!r}, which course_utils.models does not "
             f"define (known: {sorted(models.MODELS)}). Pass model_name= to choose the "
-            "network.") from None
+            "network.")) from None
 
 
 def _normalize_of(state: dict, path) -> tuple | None:
@@ -76,11 +77,11 @@ def _normalize_of(state: dict, path) -> tuple | None:
     try:
         mean, std = (tuple(float(v) for v in part) for part in norm)
     except (TypeError, ValueError):
-        raise checkpoints.CheckpointError(
-            f"{path} has a malformed 'normalize' entry {norm!r}; expected (mean, std).") from None
+        raise checkpoints.CheckpointError(tr(
+            f"{path} has a malformed 'normalize' entry {norm!r}; expected (mean, std).")) from None
     if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-        raise checkpoints.CheckpointError(
-            f"{path} has 'normalize' {norm!r}; expected three means and three positive stds.")
+        raise checkpoints.CheckpointError(tr(
+            f"{path} has 'normalize' {norm!r}; expected three means and three positive stds."))
     return mean, std
 
 
@@ -101,7 +102,8 @@ def preprocess(image, normalize=None) -> torch.Tensor:
 
 def _pil_rgb(image):
     if not hasattr(image, "convert"):
-        raise TypeError(f"expected an image file path or a PIL image, got {type(image).__name__}.")
+        raise TypeError(tr(f"expected an image file path or a PIL image, got "
+                           f"{type(image).__name__}."))
     return to_rgb(image)  # the same conversion as data.open_rgb for files
 
 
@@ -114,7 +116,7 @@ def predict_image(model, image, topk: int = 3, *, normalize=None,
     plain ``ToTensor``. Probabilities are Python floats.
     """
     if not 1 <= topk <= len(classes):
-        raise ValueError(f"topk must be between 1 and {len(classes)}, got {topk}.")
+        raise ValueError(tr(f"topk must be between 1 and {len(classes)}, got {topk}."))
     device = next(model.parameters()).device
     x = preprocess(image, normalize).to(device)
     model.eval()

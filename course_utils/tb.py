@@ -36,6 +36,7 @@ from tensorboard.util import tensor_util
 
 from course_utils import settings
 from course_utils._tb_server import TensorBoard, TensorBoardError, launch, stop_all
+from course_utils.i18n import tr
 from course_utils.image_check import ImageShape, check_image
 from course_utils.viz import STYLE, Figure, new_figure, show_images, style_axes
 
@@ -51,7 +52,7 @@ def _accumulators(logdir: str | os.PathLike, **size_guidance):
     """``(run name, loaded EventAccumulator)`` for every folder below ``logdir`` with events."""
     logdir = Path(logdir)
     if not logdir.is_dir():
-        raise FileNotFoundError(f"logdir {logdir} does not exist.")
+        raise FileNotFoundError(tr(f"logdir {logdir} does not exist."))
     for folder in _event_folders(logdir):
         acc = EventAccumulator(str(folder), size_guidance=size_guidance)
         acc.Reload()
@@ -69,7 +70,7 @@ def read_runs(logdir: str | os.PathLike) -> dict[str, dict[str, list[tuple[int, 
     """
     logdir = Path(logdir)
     if not logdir.is_dir():
-        raise FileNotFoundError(f"logdir {logdir} does not exist.")
+        raise FileNotFoundError(tr(f"logdir {logdir} does not exist."))
     runs = {}
     for folder in _event_folders(logdir):
         runs[folder.relative_to(logdir).as_posix()] = _scalars_of(_events_in_order(folder))
@@ -162,7 +163,7 @@ def plot_scalars(logdir: str | os.PathLike, tags: list[str] | None = None,
     tags = sorted(scalars) if tags is None else tags
     unknown = [t for t in tags if t not in scalars]
     if unknown:
-        raise KeyError(f"no scalar tag(s) {unknown} in {logdir}; it has {sorted(scalars)}.")
+        raise KeyError(tr(f"no scalar tag(s) {unknown} in {logdir}; it has {sorted(scalars)}."))
     cols = min(ncols, max(len(tags), 1))
     rows = -(-max(len(tags), 1) // cols)
     fig = new_figure(4 * cols, 3 * rows)
@@ -175,7 +176,7 @@ def plot_scalars(logdir: str | os.PathLike, tags: list[str] | None = None,
     for ax in axes[len(tags):]:
         ax.axis("off")
     if not tags:
-        axes[0].text(0.5, 0.5, f"no scalars in {logdir}", ha="center", va="center")
+        axes[0].text(0.5, 0.5, tr(f"no scalars in {logdir}"), ha="center", va="center")
     return fig
 
 
@@ -186,7 +187,7 @@ def plot_images(logdir: str | os.PathLike, ncols: int = 4) -> Figure:
     """
     images = read_images(logdir)
     if not images:
-        raise ValueError(f"no images were logged in {logdir} (add_image / add_images).")
+        raise ValueError(tr(f"no images were logged in {logdir} (add_image / add_images)."))
     last = {tag: points[-1] for tag, points in sorted(images.items())}
     titles = [f"{tag} (step {step})" for tag, (step, _) in last.items()]
     return show_images([img for _, img in last.values()], titles=titles, ncols=ncols, size=3)
@@ -207,7 +208,7 @@ def _display(obj) -> None:
 
         display(obj)
     else:
-        print(f"(static plot with {len(obj.axes)} panel(s); display it in a notebook)")
+        print(tr(f"(static plot with {len(obj.axes)} panel(s); display it in a notebook)"))
 
 
 _SHOWN: dict[Path, TensorBoard] = {}
@@ -227,7 +228,7 @@ def show(logdir: str | os.PathLike, height: int = 600, static: bool | None = Non
     logdir = Path(logdir).expanduser().resolve()
     if static is None:
         static = settings.fast_mode() or not _in_notebook()
-    print(f"Terminal equivalent: tensorboard --logdir \"{logdir}\" --port 6007")
+    print(tr(f"Terminal equivalent: tensorboard --logdir \"{logdir}\" --port 6007"))
     if static:
         _show_static(logdir)
         return None
@@ -242,7 +243,7 @@ def show(logdir: str | os.PathLike, height: int = 600, static: bool | None = Non
     src = os.environ.get("TENSORBOARD_PROXY_URL", "").replace("%PORT%", str(board.port))
     src = src or board.url
     display(HTML(f'<p>TensorBoard: <a href="{src}" target="_blank">{src}</a> '
-                 f"(stop with <code>.stop()</code> on the returned handle)</p>"
+                 + tr("(stop with <code>.stop()</code> on the returned handle)") + "</p>"
                  f'<iframe src="{src}" width="100%" height="{int(height)}" frameborder="0">'
                  "</iframe>"))
     return board
@@ -258,6 +259,6 @@ def _show_static(logdir: Path) -> None:
         _display(plot_images(logdir))
     others = {kind: tags for kind, tags in logged.items() if kind != shown}
     if others:  # the static picture shows one kind only: say what else TensorBoard would show
-        print("Also logged (see them in TensorBoard):",
-              "; ".join(f"{'model graph in run' if kind == 'graph' else kind}: "
-                        f"{', '.join(tags)}" for kind, tags in others.items()))
+        listing = "; ".join(f"{tr('model graph in run') if kind == 'graph' else kind}: "
+                            f"{', '.join(tags)}" for kind, tags in others.items())
+        print(tr(f"Also logged (see them in TensorBoard): {listing}"))

@@ -14,7 +14,9 @@ or of a comment in a code cell and whose ``msgstr`` is its translation:
 changed cell gets a new entry that keeps the old translation, marked ``fuzzy`` with the old
 English as ``#| msgid`` (a translator fixes it and removes the flag); unused entries become
 obsolete (``#~``). It also extracts the exercises' messages into
-``course_utils/locale/zh_CN/exercises.po`` (see ``course_utils/exercises/i18n.py``).
+``course_utils/locale/zh_CN/exercises.po`` (see ``course_utils/exercises/i18n.py``) and the
+run-time messages of the course's modules (``tr(...)``, see ``course_utils/i18n.py``) into
+``course_utils/locale/zh_CN/messages.po``.
 ``--check`` writes nothing and exits 1 when a translation is missing or stale, or a committed
 Chinese notebook differs from what this command generates.
 """
@@ -36,6 +38,7 @@ from pathlib import Path
 import polib
 
 from course_utils.exercises.messages import exercise_messages
+from course_utils.i18n import runtime_messages
 
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
@@ -44,6 +47,7 @@ LANG, FOLDER = "zh", "zh_CN"
 OUT = NOTEBOOKS / LANG
 CATALOGUES = ROOT / "locales" / FOLDER / "notebooks"
 EXERCISES_PO = ROOT / "course_utils" / "locale" / FOLDER / "exercises.po"
+MESSAGES_PO = ROOT / "course_utils" / "locale" / FOLDER / "messages.po"
 CODE_RULES = [(re.compile(r"\bchapter\((\d+)\)"), rf'chapter(\1, lang="{LANG}")')]
 _MAGIC = re.compile(r"^(\s*)[%!]")
 _NOT_PROSE = re.compile(r"#\s*(noqa|fmt:|type:|pragma)|^#[^A-Za-z]*$")
@@ -301,13 +305,24 @@ def update() -> None:
         merge(load_po(po_path), wanted).save(str(po_path))
     EXERCISES_PO.parent.mkdir(parents=True, exist_ok=True)
     merge(load_po(EXERCISES_PO), exercise_messages()).save(str(EXERCISES_PO))
+    merge(load_po(MESSAGES_PO), runtime_messages()).save(str(MESSAGES_PO))
+
+
+def _message_problems(path: Path, messages: dict) -> list[str]:
+    entries = lookup(load_po(path))
+    return [f"{where[0][0]}:{where[0][1]}: {why}: {text[:70]!r}"
+            for text, where in messages.items()
+            if (why := translation_problem(entries.get(text), Unit(-1, text)))]
+
+
+def runtime_problems() -> list[str]:
+    """Run-time messages of course_utils (``tr(...)``) with no current translation."""
+    return _message_problems(MESSAGES_PO, runtime_messages())
 
 
 def exercise_problems() -> list[str]:
-    entries = lookup(load_po(EXERCISES_PO))
-    return [f"{where[0][0]}:{where[0][1]}: {why}: {text[:70]!r}"
-            for text, where in exercise_messages().items()
-            if (why := translation_problem(entries.get(text), Unit(-1, text)))]
+    """Exercise messages, then run-time messages, with no current translation."""
+    return _message_problems(EXERCISES_PO, exercise_messages()) + runtime_problems()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,8 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
+from course_utils.i18n import tr
+
 __all__ = [
     "STYLE", "Figure", "new_figure", "style_axes", "describe", "to_hwc", "show_images",
     "show_batch", "playground_transform", "PlaygroundResult", "TransformsPlayground",
@@ -105,8 +107,8 @@ def to_hwc(img) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
-        raise ValueError(f"cannot draw an image of shape {arr.shape}; expected (C, H, W) "
-                         "tensor, (H, W, C) array or PIL image.")
+        raise ValueError(tr(f"cannot draw an image of shape {arr.shape}; expected (C, H, W) "
+                            "tensor, (H, W, C) array or PIL image."))
     if arr.dtype != np.uint8:
         arr = np.clip(arr.astype(np.float32), 0.0, 1.0)
     return arr
@@ -124,9 +126,9 @@ def show_images(images, titles=None, ncols: int = 8, size: float = 1.6) -> Figur
         images = list(images)
     images = list(images)
     if not images:
-        raise ValueError("show_images got no images.")
+        raise ValueError(tr("show_images got no images."))
     if titles is not None and len(titles) != len(images):
-        raise ValueError(f"{len(titles)} titles for {len(images)} images.")
+        raise ValueError(tr(f"{len(titles)} titles for {len(images)} images."))
     cols = min(ncols, len(images))
     rows = -(-len(images) // cols)
     fig = new_figure(size * cols, size * rows + (0.3 * rows if titles else 0))
@@ -255,7 +257,8 @@ class TransformsPlayground:
             shown = out
             if settings.get("normalize"):
                 shown = out * settings.get("std", 0.5) + settings.get("mean", 0.5)
-                text += "\n(after Normalize the picture is drawn un-normalized: x*std + mean)"
+                text += "\n" + tr("(after Normalize the picture is drawn un-normalized: "
+                                   "x*std + mean)")
             fig = show_images([self.image, shown], titles=["input", "output"], ncols=2, size=3)
             result = PlaygroundResult(transform, out, text, fig)
         with self.out:
@@ -277,6 +280,6 @@ class TransformsPlayground:
         else:
             h = w = resize
         if crop > min(h, w):
-            return (f"RandomCrop({crop}) does not fit the resized image {h}x{w} (HxW): "
-                    "make the crop smaller or the resize larger.")
+            return tr(f"RandomCrop({crop}) does not fit the resized image {h}x{w} (HxW): "
+                      "make the crop smaller or the resize larger.")
         return ""

@@ -13,8 +13,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import tokenize
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +25,7 @@ from pathlib import Path
 import polib
 import pytest
 
+from course_utils import i18n as course_i18n
 from course_utils import translate
 from course_utils.exercises import all_exercises, chapter, i18n
 
@@ -30,6 +34,14 @@ ENGLISH = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CHINESE = sorted((ROOT / "notebooks" / "zh").glob("*.ipynb"))
 CATALOGUES = sorted((ROOT / "locales" / "zh_CN" / "notebooks").glob("*.po"))
 EXERCISE_PO = ROOT / "course_utils" / "locale" / "zh_CN" / "exercises.po"
+MESSAGES_PO = ROOT / "course_utils" / "locale" / "zh_CN" / "messages.po"
+
+
+@pytest.fixture(autouse=True)
+def _course_language_reset():
+    """chapter(N, lang="zh") sets the language of the whole process: back to the default."""
+    yield
+    course_i18n.set_language(None)
 
 
 def _cells(path: Path) -> list[dict]:
@@ -131,9 +143,11 @@ def _sandbox(tmp_path, monkeypatch, name="06_conv_pool_activation.ipynb"):
     po = Path(name).with_suffix(".po").name
     shutil.copy(ROOT / "locales/zh_CN/notebooks" / po, tmp_path / "po" / po)
     shutil.copy(EXERCISE_PO, tmp_path / "exercises.po")
+    shutil.copy(MESSAGES_PO, tmp_path / "messages.po")
     for attr, value in [("ROOT", tmp_path), ("NOTEBOOKS", tmp_path / "notebooks"),
                         ("OUT", tmp_path / "notebooks" / "zh"), ("CATALOGUES", tmp_path / "po"),
-                        ("EXERCISES_PO", tmp_path / "exercises.po")]:
+                        ("EXERCISES_PO", tmp_path / "exercises.po"),
+                        ("MESSAGES_PO", tmp_path / "messages.po")]:
         monkeypatch.setattr(translate, attr, value)
     return tmp_path / "notebooks" / name, tmp_path / "po" / po
 
@@ -182,8 +196,9 @@ def test_every_exercise_message_has_a_current_translation():
 
 
 def test_translations_keep_the_placeholders():
-    for entry in polib.pofile(str(EXERCISE_PO)).translated_entries():
-        assert i18n.placeholders(entry.msgstr) == i18n.placeholders(entry.msgid), entry.msgid
+    for path in (EXERCISE_PO, MESSAGES_PO):
+        for entry in polib.pofile(str(path)).translated_entries():
+            assert i18n.placeholders(entry.msgstr) == i18n.placeholders(entry.msgid), entry.msgid
 
 
 _CODE = re.compile(r"`[^`]*`|\{(?:[^{}]|\{[^{}]*\})*\}|\S*[._()=\[\]<>/'\"]\S*")
@@ -192,7 +207,9 @@ _ENGLISH_WORDS = re.compile(r"\b[A-Za-z]{2,}(?:[ ,]+[A-Za-z]{2,}){2,}\b")
 
 def test_no_english_sentences_left_in_the_chinese_messages():
     """Three English words in a row, outside code and placeholders, are untranslated text."""
-    for entry in polib.pofile(str(EXERCISE_PO)).translated_entries():
+    entries = [e for path in (EXERCISE_PO, MESSAGES_PO)
+               for e in polib.pofile(str(path)).translated_entries()]
+    for entry in entries:
         prose = _CODE.sub(" ", entry.msgstr)
         assert not _ENGLISH_WORDS.search(prose), f"English left in {entry.msgstr!r}"
 
@@ -225,6 +242,66 @@ def test_chapter_lang_choice(capsys):
     assert "# 卷积核的第 1–2 行" in out and "answer = 0 * 1 + 1 * 2" in out  # comment only
     with pytest.raises(ValueError, match="lang='fr'"):
         chapter(6, lang="fr")
+
+
+# ----------------------------------------------------------------------------- run time
+def test_every_run_time_message_has_a_current_translation():
+    problems = translate.runtime_problems()
+    assert not problems, "course_utils messages without Chinese:\n" + "\n".join(problems)
+    assert len(course_i18n.runtime_messages()) >= 40  # tb, image_check, layers, viz, predict
+
+
+def _errors() -> list[str]:
+    """The messages of a few course_utils errors a learner meets."""
+    import numpy as np
+
+    from course_utils import layers, predict, tb, viz
+
+    calls = [lambda: tb.check_image(np.zeros((32, 32, 3), np.uint8)),  # HWC read as CHW
+             lambda: tb.check_image(np.zeros((3, 8, 8)) + 2.0),
+             lambda: layers.conv_output_size(3, 5),
+             lambda: layers.pool_output_size(4, 2, padding=2),
+             lambda: predict.preprocess(123),
+             lambda: viz.show_images([])]
+    found = []
+    for call in calls:
+        with pytest.raises((ValueError, TypeError)) as info:
+            call()
+        found.append(str(info.value))
+    return found
+
+
+def test_one_language_setting_for_the_course_messages(monkeypatch):
+    monkeypatch.delenv(course_i18n.ENV, raising=False)
+    course_i18n.MISSED.clear()
+    try:
+        chapter(3, lang="zh")  # what a Chinese notebook calls: the whole kernel speaks Chinese
+        chinese = _errors()
+        assert all(re.search("[\u4e00-\u9fff]", m) for m in chinese), chinese
+        assert "HWC" in chinese[0] and "通道" in chinese[0] and "dataformats='HWC'" in chinese[0]
+        assert "2" in chinese[1] and "255" in chinese[1]  # the values are kept
+        assert "5" in chinese[2] and "3 + 2·0 = 3" in chinese[2]
+        assert "int" in chinese[4] and not course_i18n.MISSED, course_i18n.MISSED
+        chapter(3)  # an English notebook: English again
+        english = _errors()
+        assert "It looks like HWC data" in english[0] and "got int" in english[4]
+        assert not any(re.search("[\u4e00-\u9fff]", m) for m in english), english
+        monkeypatch.setenv(course_i18n.ENV, "zh_CN.UTF-8")  # the setting, when none is chosen
+        course_i18n.set_language(None)
+        assert course_i18n.language() == "zh" and "通道" in _errors()[0]
+        assert chapter(3).q1.lang == "zh"
+        monkeypatch.setenv(course_i18n.ENV, "fr")
+        assert course_i18n.set_language(None) == "en"
+    finally:
+        course_i18n.set_language(None)
+
+
+def test_course_lang_reaches_a_fresh_process():
+    code = "from course_utils import layers; layers.conv_output_size(3, 5)"
+    env = {**os.environ, course_i18n.ENV: "zh"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 1 and "请用更小的卷积核" in done.stderr, done.stderr[-500:]
 
 
 def test_templates_match_formatted_messages():

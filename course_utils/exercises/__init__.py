@@ -317,13 +317,18 @@ def _cut(exc: BaseException, width: int = 160) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
-def chapter(number: int | str, lang: str = "en") -> SimpleNamespace:
+def chapter(number: int | str, lang: str | None = None) -> SimpleNamespace:
     """The exercises of chapter ``number`` as ``ex.q1``, ``ex.q2`` …
 
     ``lang="zh"`` prints questions, hints and every checker message in 简体中文 (the Chinese
-    notebooks in notebooks/zh/ call it so); English is the default.
+    notebooks in notebooks/zh/ call it so); English is the default (or the ``COURSE_LANG``
+    setting). It is also the language of everything else course_utils prints or raises in
+    this kernel from then on (``course_utils.i18n.set_language``).
     """
-    check_lang(lang)
+    from course_utils import i18n  # not at the top: course_utils.i18n imports this package
+
+    lang = check_lang(i18n.env_language() if lang is None else lang)
+    i18n.set_language(lang)
     module = importlib.import_module(f"course_utils.exercises.ch{int(number):02d}")
     found = {k: v if lang == "en" else replace(v, lang=lang)
              for k, v in vars(module).items() if isinstance(v, Exercise)}

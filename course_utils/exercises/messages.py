@@ -24,7 +24,10 @@ _NOT_PROSE = re.compile(r"#\s*(noqa|fmt:|type:|pragma)|^#[^A-Za-z]*$")
 
 
 def _template(node: ast.expr) -> str | None:
-    """The source text of a message: a str constant or an f-string as written."""
+    """The source text of a message: a str constant or an f-string as written (also inside
+    the run-time markers ``tr(...)``/``N_(...)`` of course_utils.i18n)."""
+    if isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("tr", "N_") and node.args:
+        return _template(node.args[0])
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value.replace("{", "{{").replace("}", "}}")
     if not isinstance(node, ast.JoinedStr):

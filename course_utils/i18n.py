@@ -1,0 +1,132 @@
+"""One language for everything ``course_utils`` tells the learner at run time.
+
+English is the default. ``chapter(N, lang="zh")`` (what the Chinese notebooks call) or the
+environment setting ``COURSE_LANG=zh`` (read when nothing has been chosen in this process, so it
+also reaches the command line) switches the printed lines and the error messages of the course's
+modules to 简体中文, through the same gettext machinery as the exercises
+(``course_utils/exercises/i18n.py``)::
+
+    raise ValueError(tr(f"padding must be 0 or more, got {padding}."))
+
+The message stays an English f-string; its *template* (the f-string as written) is a ``msgid``
+of ``course_utils/locale/<lang>/messages.po``, extracted by ``python -m course_utils.translate
+--update`` from every ``tr(...)`` and ``N_(...)`` call of :data:`MODULES` and checked by
+``--check``. ``tr`` matches the formatted English against the templates and puts the values of
+the placeholders into the translation; a placeholder's value that is itself a marked fragment
+(``N_("...")``) is translated too. A message with no translation is shown in English and
+recorded in :data:`MISSED`.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import os
+import re
+from pathlib import Path
+
+from course_utils.exercises.i18n import LANGUAGES, _compile, check_lang, placeholders
+
+PACKAGE = Path(__file__).resolve().parent
+LOCALE_DIR = PACKAGE / "locale"
+#: the environment setting read when no language has been chosen in this process
+ENV = "COURSE_LANG"
+#: the modules whose tr()/N_() messages are extracted into messages.po
+MODULES = ["tb.py", "_tb_server.py", "image_check.py", "layers.py", "viz.py", "predict.py",
+           "data.py", "download.py"]
+#: English messages shown because no translation matched (read by the tests)
+MISSED: list[str] = []
+_CHOSEN: list[str] = []  # the language set by set_language() (empty: follow COURSE_LANG)
+_CJK = re.compile("[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+_ALIASES = {"zh_cn": "zh", "zh-cn": "zh", "zh_hans": "zh", "zh-hans": "zh", "cn": "zh",
+            "chinese": "zh", "中文": "zh", "": "en", "c": "en", "english": "en"}
+
+
+def language() -> str:
+    """The language chosen for this process: ``set_language``'s, else :func:`env_language`."""
+    return _CHOSEN[-1] if _CHOSEN else env_language()
+
+
+def env_language() -> str:
+    """``COURSE_LANG``'s language (``zh``, ``zh_CN``, ``zh_CN.UTF-8``, … or ``en``; unset or
+    anything else means English)."""
+    value = os.environ.get(ENV, "").strip().lower()
+    value = _ALIASES.get(value, value.split(".")[0])  # zh_CN.UTF-8
+    value = _ALIASES.get(value, value)
+    return value if value in LANGUAGES else "en"
+
+
+def set_language(lang: str | None) -> str:
+    """Make ``lang`` (``"en"``, ``"zh"``) the language of every course message in this process;
+    None goes back to following ``COURSE_LANG``. Returns the language now in force."""
+    _CHOSEN.clear()
+    if lang is not None:
+        _CHOSEN.append(check_lang(lang))
+    return language()
+
+
+@functools.cache
+def catalog(lang: str) -> tuple[dict[str, str], list]:
+    """(exact messages, templates with placeholders) of ``lang``'s messages.po."""
+    import polib
+
+    folder = LANGUAGES.get(lang)
+    path = LOCALE_DIR / folder / "messages.po" if folder else None
+    if path is None or not path.exists():
+        return {}, []
+    exact, templates = {}, []
+    for entry in polib.pofile(str(path)).translated_entries():
+        if placeholders(entry.msgid):
+            templates.append(_compile(entry.msgid, entry.msgstr))
+        else:
+            exact[entry.msgid.replace("{{", "{").replace("}}", "}")] = \
+                entry.msgstr.replace("{{", "{").replace("}}", "}")
+    templates.sort(key=lambda t: -t.weight)
+    return exact, templates
+
+
+def _say(lang: str, message: str, part: bool) -> str:
+    exact, templates = catalog(lang)
+    if message in exact:
+        return exact[message]
+    for template in templates:
+        found = template.pattern.fullmatch(message)
+        if found:
+            values = {text: _say(lang, found.group(name), True)
+                      for text, name in template.names.items()}
+            return "".join(values.get(text, text) for _, text in template.translation)
+    if not part and not _CJK.search(message):
+        MISSED.append(message)
+    return message
+
+
+def tr(message: str, lang: str | None = None) -> str:
+    """``message`` (English, formatted) in the course's language (or ``lang``)."""
+    lang = lang or language()
+    return message if lang == "en" else _say(lang, message, False)
+
+
+def N_(fragment: str) -> str:
+    """Mark an English ``fragment`` that a message shows in a placeholder: it becomes a msgid
+    of its own, and ``tr`` translates it inside the message. Returns it unchanged."""
+    return fragment
+
+
+# ----------------------------------------------------------------------------- extraction
+def runtime_messages() -> dict[str, list[tuple[str, str]]]:
+    """template -> occurrences, for every ``tr(...)``/``N_(...)`` message of :data:`MODULES`."""
+    from course_utils.exercises.messages import _template
+
+    found: dict[str, list[tuple[str, str]]] = {}
+    for name in MODULES:
+        path = PACKAGE / name
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.args
+                 and getattr(n.func, "id", getattr(n.func, "attr", "")) in ("tr", "N_")]
+        for call in sorted(calls, key=lambda n: (n.lineno, n.col_offset)):
+            text = _template(call.args[0])
+            if text and re.search("[A-Za-z]", text):
+                where = (path.relative_to(PACKAGE.parent).as_posix(), str(call.lineno))
+                if where not in found.setdefault(text, []):
+                    found[text].append(where)
+    return found
