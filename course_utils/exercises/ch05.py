@@ -93,6 +93,7 @@ q2 = Exercise(
         DataLoader(torch.arange(200), batch_size=4, shuffle=True, drop_last=True),
         64,
     ],
+    time_limit=30.0,
 )
 
 
