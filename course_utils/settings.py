@@ -47,6 +47,36 @@ def scaled(full, fast):
     return fast if fast_mode() else full
 
 
+def full_cifar10_available() -> bool:
+    """True when ``course_utils.data.cifar10()`` (with downloads allowed) will give the full
+    CIFAR-10 rather than the bundled sample: the official files in the cache, a
+    ``COURSE_DATA_DIR`` holding ``cifar10-jpg/`` (or its ``.tar.gz``), or — unless
+    ``COURSE_OFFLINE=1`` — a download server that answers (a check of at most 3 seconds).
+
+    The notebooks' "How big is this run" cells use it to size a run for the data it will get.
+    """
+    from torchvision.datasets import CIFAR10
+
+    from course_utils import download
+    from course_utils.cifar_batches import official_files_present
+
+    if official_files_present(cache_dir()):
+        return True
+    base = data_dir()
+    if base is not None and ((base / "cifar10-jpg" / "train").is_dir()
+                             or (base / "cifar10-jpg.tar.gz").is_file()):
+        return True
+    return not offline() and download.host_reachable(CIFAR10.url)
+
+
+def describe_run() -> str:
+    """One line for a notebook's setup cell: fast mode or a learner's run (chapter 01)."""
+    if fast_mode():
+        return ("fast mode (CI): True — runs are shrunk to a quick check; unset CI and "
+                "COURSE_FAST for a learner's run (chapter 01)")
+    return "fast mode (CI): False — a learner's run, sized in each notebook's run-size cell"
+
+
 def offline() -> bool:
     """True when ``COURSE_OFFLINE`` forbids any network access."""
     return _flag("COURSE_OFFLINE")

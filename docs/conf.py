@@ -9,9 +9,12 @@ The source folder is the repository root, so the README is the home page and eve
 the notebook's first heading. MyST-NB executes each notebook in ``notebooks/`` (its working
 folder, as for a learner) and keeps the executed copy in a jupyter-cache database under
 ``.cache/site/<mode>/``: a rebuild re-runs only notebooks whose code changed. ``<mode>`` is
-``fast`` when ``CI``/``COURSE_FAST`` is set (the notebooks then shrink epochs and data) and
-``full`` otherwise, plus ``-<folder>`` when ``COURSE_DATA_DIR`` names a data folder, so outputs
-of one kind of run are never shown as another's.
+``fast`` when ``CI``/``COURSE_FAST`` is set (the notebooks then shrink epochs and data; every
+page says so in a banner, and such a build is never published), ``full`` for a learner's run on
+the full CIFAR-10 and ``sample`` for one offline on the bundled sample, plus ``-<folder>`` when
+``COURSE_DATA_DIR`` names a data folder, so outputs of one kind of run are never shown as
+another's. ``site/build-mode.txt`` records it; ``.github/workflows/site.yml`` publishes only
+``full``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ sys.path.insert(0, str(ROOT / "docs"))
 from site_hooks import setup_hooks  # noqa: E402
 from site_zh import setup_zh  # noqa: E402
 
-from course_utils.settings import data_dir, fast_mode  # noqa: E402
+from course_utils.settings import data_dir, fast_mode, full_cifar10_available  # noqa: E402
 
 project = "PyTorch quick start, hands on — 小土堆 PyTorch 深度学习快速入门教程"
 author = "the course authors"
@@ -47,7 +50,10 @@ suppress_warnings = ["myst.xref_missing", "myst.header"]  # README links to .py 
 
 # ------------------------------------------------------------------- notebook execution
 DATA = data_dir()  # COURSE_DATA_DIR (validated), or None
-MODE = ("fast" if fast_mode() else "full") + (f"-{DATA.name}" if DATA else "")
+# fast: CI's quick check (never published); full: a learner's run on the full CIFAR-10 (what
+# .github/workflows/site.yml publishes); sample: a learner's run offline, on the bundled sample
+KIND = "fast" if fast_mode() else "full" if full_cifar10_available() else "sample"
+MODE = KIND + (f"-{DATA.name}" if DATA else "")
 nb_execution_mode = "cache"
 nb_execution_cache_path = str(ROOT / ".cache" / "site" / MODE)
 nb_execution_timeout = 600 if fast_mode() else -1  # seconds per cell; full trainings are long
@@ -80,10 +86,15 @@ if REPO_URL:  # Colab and repository buttons need to know where the notebooks li
         "use_repository_button": True,
         "launch_buttons": {"colab_url": "https://colab.research.google.com"},
     })
-if fast_mode():  # say so on every page: these outputs come from shrunk runs
+if KIND == "fast":  # say so on every page: these outputs come from shrunk runs
     html_theme_options["announcement"] = (
-        "Built in fast mode (CI/COURSE_FAST): epochs and data are shrunk, so the numbers "
-        "are smaller than in a full run.")
+        "Built in fast mode (CI/COURSE_FAST), for testing only: every run is shrunk to a quick "
+        "check, so the numbers are not the course's results. A fast-mode build is never "
+        "published.")
+elif KIND == "sample":
+    html_theme_options["announcement"] = (
+        "Built offline on the bundled CIFAR-10 sample (1,000 training images): trainings "
+        "reach far less than on the full data set.")
 elif DATA:
     html_theme_options["announcement"] = f"Outputs computed on the data in {DATA}."
 
@@ -96,7 +107,15 @@ def _outputs_into_the_cache(app):
         output_folder=str(ROOT / ".cache" / "site" / f"{MODE}-outputs"))
 
 
+def _write_build_mode(app, exc):
+    # site/build-mode.txt: what kind of run the pages show; the publishing workflow
+    # (.github/workflows/site.yml) refuses anything but "full"
+    if exc is None and app.builder.format == "html":
+        (Path(app.outdir) / "build-mode.txt").write_text(MODE + "\n", encoding="utf-8")
+
+
 def setup(app):
     setup_hooks(app)
+    app.connect("build-finished", _write_build_mode)
     setup_zh(app)
     app.connect("builder-inited", _outputs_into_the_cache, priority=900)

@@ -33,8 +33,8 @@ SETUP = "\n".join([  # the setup cell every notebook starts with (notebook rules
     'if "google.colab" in sys.modules and not os.path.isdir("course"):',
     '    !git clone -q {os.environ["COURSE_REPO"]} course && pip install -q -e course',
     '    sys.path.insert(0, "course")',
-    "from course_utils import fast_mode, scaled",
-    'print("fast mode (CI):", fast_mode())',
+    "from course_utils.settings import describe_run",
+    "print(describe_run())",
 ])
 
 
