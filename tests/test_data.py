@@ -22,6 +22,20 @@ TV = torchvision.datasets.CIFAR10
 
 
 # ----------------------------------------------------------------------------- samples
+def _names(message: str, *parts: str) -> None:
+    """``message`` is one line holding each of ``parts`` (the file or value it is about, and a
+    key word of what is wrong or what to do): checked by behaviour, not by wording."""
+    assert "\n" not in message.strip(), message
+    for part in parts:
+        assert part in message, (part, message)
+
+
+def _said(out: str, *parts: str) -> None:
+    """``out`` is exactly one ``[course_utils] …`` line holding each of ``parts``."""
+    assert out.startswith("[course_utils] ") and out.endswith("\n") and out.count("\n") == 1, out
+    _names(out, *parts)
+
+
 def test_cifar10_sample_has_every_class_in_official_order():
     for split, per_class in (("train", 100), ("test", 20)):
         folders = sorted(p.name for p in (data.CIFAR10_SAMPLE / split).iterdir())
@@ -68,8 +82,8 @@ def test_offline_falls_back_to_sample_at_once(monkeypatch, cache_dir, capsys):
     assert ds.classes == data.CIFAR10_CLASSES
     assert ds.data.shape == (200, 32, 32, 3) and ds.data.dtype == np.uint8
     assert sorted(set(ds.targets)) == list(range(10))
-    assert capsys.readouterr().out == ("[course_utils] CIFAR-10 test: bundled sample, 200 images "
-                                       f"[COURSE_OFFLINE=1]. {data._FULL_SET_HINT}\n")
+    _said(capsys.readouterr().out, "CIFAR-10 test", "bundled sample", "200 images",
+          "COURSE_OFFLINE=1", "COURSE_DATA_DIR", "cifar10-jpg")  # why, and how to get all
     assert len(data.cifar10()) == 1000  # train=True by default
     assert "CIFAR-10 train: bundled sample, 1,000 images" in capsys.readouterr().out
 
@@ -118,8 +132,8 @@ def test_official_files_come_first(tmp_path, monkeypatch, cache_dir, capsys):
     assert len(ds) == 1000 and ds.classes == data.CIFAR10_CLASSES
     sample = data.CIFAR10Folder(data.CIFAR10_SAMPLE / "train")
     assert np.array_equal(ds.data, sample.data) and ds.targets == sample.targets
-    assert capsys.readouterr().out == (f"[course_utils] CIFAR-10 train: official files in "
-                                       f"{tmp_path / TV.base_folder} (1,000)\n")
+    _said(capsys.readouterr().out, "CIFAR-10 train", "official", str(tmp_path / TV.base_folder),
+          "1,000")
     test = data.cifar10(train=False, root=tmp_path, verbose=False,
                         transform=torchvision.transforms.ToTensor(),
                         target_transform=lambda y: y + 100)
@@ -142,8 +156,7 @@ def test_download_branch_fetches_checks_and_extracts(tmp_path, monkeypatch, loca
     root = tmp_path / "root"
     ds = data.cifar10(train=False, root=root)
     assert ds.source == "download" and len(ds) == 200
-    assert capsys.readouterr().out == (f"[course_utils] CIFAR-10 test: downloaded to {root} "
-                                       "(200 images)\n")
+    _said(capsys.readouterr().out, "CIFAR-10 test", "downloaded", str(root), "200 images")
     assert (root / TV.base_folder / "test_batch").is_file()
     # the training split of a fresh download, with the transforms applied
     shown = data.cifar10(train=True, root=tmp_path / "root2", verbose=False,
@@ -174,8 +187,7 @@ def test_image_folder_under_course_data_dir(tmp_path, monkeypatch, cache_dir, ca
     assert ds.source == "image-folder" and len(ds) == 30
     folder = (tmp_path / "full").resolve() / "cifar10-jpg" / "train"
     assert ds.root == str(folder) and f"Root location: {folder}" in repr(ds)  # print(ds)
-    assert capsys.readouterr().out == (f"[course_utils] CIFAR-10 train: image folder {folder} "
-                                       "(30 images)\n")
+    _said(capsys.readouterr().out, "CIFAR-10 train", "image folder", str(folder), "30 images")
     shown = data.cifar10(train=True, verbose=False, transform=torchvision.transforms.ToTensor(),
                          target_transform=lambda y: y + 100)
     assert shown[29][0].shape == (3, 32, 32) and shown[29][1] == 109
@@ -195,8 +207,8 @@ def test_data_dir_argument_needs_no_environment(tmp_path, monkeypatch, cache_dir
     assert "COURSE_DATA_DIR" not in os.environ
     with pytest.raises(FileNotFoundError) as info:
         data.cifar10(data_dir=tmp_path / "nope")
-    assert str(info.value) == (f"data folder {str(tmp_path / 'nope')!r} does not exist; pass a "
-                               "folder holding cifar10-jpg/ or hymenoptera_data/.")
+    _names(str(info.value), str(tmp_path / "nope"), "does not exist", "cifar10-jpg/",
+           "hymenoptera_data/")
 
 
 def _jpg_archive(tmp_path: Path, per_class: int) -> Path:
@@ -216,8 +228,7 @@ def test_archive_under_course_data_dir_is_unpacked_once(tmp_path, monkeypatch, c
     monkeypatch.setenv("COURSE_DATA_DIR", str(full))
     assert len(data.cifar10(train=False, verbose=False)) == 20
     assert (cache_dir / "cifar10-jpg" / "test" / "truck").is_dir()
-    assert capsys.readouterr().out == (f"[course_utils] unpacking {full / 'cifar10-jpg.tar.gz'} "
-                                       f"into {cache_dir} (once) …\n")
+    _said(capsys.readouterr().out, "unpacking", str(full / "cifar10-jpg.tar.gz"), str(cache_dir))
     (full / "cifar10-jpg.tar.gz").write_bytes(b"")  # would fail if unpacked again
     assert data.cifar10(train=True, verbose=False).source == "image-folder"
 
@@ -239,9 +250,8 @@ def test_hymenoptera_offline_gives_sample(monkeypatch, cache_dir, capsys):
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
     assert data.hymenoptera() == data.HYMENOPTERA_SAMPLE
-    assert capsys.readouterr().out == (
-        f"[course_utils] ants/bees: bundled sample {data.HYMENOPTERA_SAMPLE} [COURSE_OFFLINE=1]. "
-        "For all 398 images go online or set COURSE_DATA_DIR.\n")
+    _said(capsys.readouterr().out, "ants/bees", "sample", str(data.HYMENOPTERA_SAMPLE),
+          "COURSE_OFFLINE=1", "398", "COURSE_DATA_DIR")
     assert data.hymenoptera(verbose=False) == data.HYMENOPTERA_SAMPLE
     assert capsys.readouterr().out == ""
 
@@ -251,7 +261,7 @@ def test_hymenoptera_under_course_data_dir(monkeypatch, tmp_path, cache_dir, cap
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     found = tmp_path.resolve() / "hymenoptera_data"
     assert data.hymenoptera() == found
-    assert capsys.readouterr().out == f"[course_utils] ants/bees: {found}\n"
+    _said(capsys.readouterr().out, "ants/bees", str(found))
     (cache_dir / "hymenoptera_data" / "train").mkdir(parents=True)  # the cache's copy first
     assert data.hymenoptera(verbose=False) == cache_dir / "hymenoptera_data"
 
@@ -378,8 +388,7 @@ def test_damaged_official_files_are_removed_and_replaced(tmp_path, monkeypatch, 
     ds = data.cifar10(train=False, root=tmp_path)
     assert ds.source == "sample"
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == (f"[course_utils] {tmp_path / TV.base_folder} is damaged or incomplete (a "
-                        "file fails its md5); it was removed and is made again.")
+    _said(lines[0] + "\n", str(tmp_path / TV.base_folder), "damaged", "md5", "removed")
     assert len(lines) == 2 and not (tmp_path / TV.base_folder).exists()
 
 
@@ -392,8 +401,8 @@ def test_download_false_never_tries_the_network(monkeypatch, cache_dir, capsys):
 
     monkeypatch.setattr(download, "download", no_download)
     assert data.cifar10(train=False, download=False).source == "sample"
-    assert capsys.readouterr().out == ("[course_utils] CIFAR-10 test: bundled sample, 200 images "
-                                       f"[download=False]. {data._FULL_SET_HINT}\n")
+    _said(capsys.readouterr().out, "CIFAR-10 test", "bundled sample", "200 images",
+          "download=False", "COURSE_DATA_DIR")
     assert data.hymenoptera(download=False) == data.HYMENOPTERA_SAMPLE
     assert "[download=False]" in capsys.readouterr().out
 
@@ -406,8 +415,8 @@ def test_unpacked_copy_without_test_folder_is_unpacked_again(tmp_path, monkeypat
     ds = data.cifar10(train=False, data_dir=full, verbose=False)
     assert len(ds) == 10 and (cache_dir / "cifar10-jpg" / "test" / "cat").is_dir()
     target, archive = cache_dir / "cifar10-jpg", full / "cifar10-jpg.tar.gz"
-    assert capsys.readouterr().out == (f"[course_utils] the unpacked copy {target} is damaged "
-                                       f"(no test/ folder); unpacking {archive} again …\n")
+    _said(capsys.readouterr().out, str(target), "damaged", "no test/ folder", str(archive),
+          "again")
 
 
 def test_damaged_ants_and_bees_copy_is_removed_and_the_next_one_used(tmp_path, monkeypatch,
@@ -422,8 +431,7 @@ def test_damaged_ants_and_bees_copy_is_removed_and_the_next_one_used(tmp_path, m
     (tmp_path / "mine" / "hymenoptera_data" / "train").mkdir(parents=True)
     found = data.hymenoptera(data_dir=tmp_path / "mine", verbose=False)
     assert found == (tmp_path / "mine").resolve() / "hymenoptera_data" and not bad.exists()
-    assert capsys.readouterr().out == (f"[course_utils] the unpacked copy {bad} is damaged "
-                                       f"({damage}); it was removed and is made again.\n")
+    _said(capsys.readouterr().out, str(bad), "damaged", damage, "removed")
 
 
 def test_hymenoptera_with_the_network_blocked_gives_the_sample(monkeypatch, cache_dir, capsys):
@@ -438,14 +446,13 @@ def test_hymenoptera_with_the_network_blocked_gives_the_sample(monkeypatch, cach
 def test_image_folder_errors_name_the_folder(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
         data.CIFAR10Folder(tmp_path / "nope")
-    assert str(info.value) == f"CIFAR-10 folder {tmp_path / 'nope'} does not exist."
+    _names(str(info.value), str(tmp_path / "nope"), "does not exist")
     for name in data.CIFAR10_CLASSES:
         (tmp_path / "empty" / name).mkdir(parents=True)
     (tmp_path / "empty" / "cat" / "notes.txt").write_text("not a photo", encoding="utf-8")
     with pytest.raises(ValueError) as info:
         data.CIFAR10Folder(tmp_path / "empty")
-    assert str(info.value) == (f"the class folders in {tmp_path / 'empty'} hold no photos "
-                               f"({', '.join(data.PHOTO_SUFFIXES)}).")
+    _names(str(info.value), str(tmp_path / "empty"), "no photos", *data.PHOTO_SUFFIXES)
     Image.new("RGB", (40, 32)).save(tmp_path / "empty" / "cat" / "big.png")
     with pytest.raises(ValueError, match="CIFAR-10 images are"):
         data.CIFAR10Folder(tmp_path / "empty")
