@@ -313,7 +313,7 @@ def test_hymenoptera_download_is_checked_before_it_is_used(monkeypatch, tmp_path
     capsys.readouterr()
     folder = data.hymenoptera(root=root)
     assert folder == root / "hymenoptera_data" and download.tree_sha256(folder) == tree
-    assert capsys.readouterr().out.endswith(f"[course_utils] ants/bees: downloaded to {folder}\n")
+    _said(capsys.readouterr().out.splitlines(True)[-1], "ants/bees", "downloaded", str(folder))
     assert sorted(p.name for p in root.iterdir()) == ["hymenoptera_data", "hymenoptera_data.zip"]
 
 
