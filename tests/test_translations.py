@@ -384,8 +384,11 @@ def _chinese_texts() -> list[tuple[str, str]]:
              for p in CATALOGUES + sorted((ROOT / "course_utils/locale/zh_CN").glob("*.po"))
              for e in polib.pofile(str(p)).translated_entries()]
     for path in CHINESE:
+        english = _cells(ROOT / "notebooks" / path.name)
         for i, cell in enumerate(_cells(path)):
             source = "".join(cell["source"])
+            if i < len(english) and source == "".join(english[i]["source"]):
+                continue  # not translated (yet): the English text, reported by other tests
             if cell["cell_type"] == "code":
                 source = "\n".join(t for _, _, t in i18n.code_comments(source))
             texts.append((f"notebooks/zh/{path.name} cell {i}", source))
@@ -422,20 +425,78 @@ def test_the_glossary_check_sees_prose_not_code():
 
 
 # ----------------------------------------------------------------------------- README
-def _outline(path: Path) -> tuple[int, int]:
-    """(number of ## sections, number of **entries** in the last one: Troubleshooting)."""
-    text = path.read_text(encoding="utf-8")
-    return (len(re.findall(r"^## ", text, re.MULTILINE)),
-            len(re.findall(r"^\*\*", text.split("\n## ")[-1], re.MULTILINE)))
+_FENCE_LINE = re.compile(r"^\s*```")
+
+
+def _blocks(text: str) -> list[tuple[str, str]]:
+    """The top-level blocks of a markdown text: ("heading", ""), ("code", its commands without
+    comments),
+    ("table", ""), ("item", "") for a list item (its indented lines included), ("para", "**"
+    for a paragraph that starts in bold, else "")."""
+    blocks: list[tuple[str, str]] = []
+    code: list[str] | None = None
+    previous_blank = True
+    for line in text.splitlines():
+        if code is not None:
+            if _FENCE_LINE.match(line):
+                blocks.append(("code", "\n".join(code)))
+                code = None
+            elif line.split("#")[0].strip():
+                code.append(" ".join(line.split("#")[0].split()))
+            continue
+        if _FENCE_LINE.match(line) and not line[0].isspace():
+            code = []
+        elif not line.strip():
+            previous_blank = True
+            continue
+        elif line.startswith("#"):
+            blocks.append(("heading", ""))
+        elif line[0].isspace() and blocks and blocks[-1][0] == "item":
+            pass  # an item's continuation: text, a nested list or table
+        elif re.match(r"[*-] ", line):
+            blocks.append(("item", ""))
+        elif line.startswith("|"):
+            if not blocks or blocks[-1][0] != "table" or previous_blank:
+                blocks.append(("table", ""))
+        elif previous_blank or blocks[-1][0] != "para":
+            blocks.append(("para", "**" if line.startswith("**") else ""))
+        previous_blank = False
+    return blocks
+
+
+def _sections(path: Path) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(heading level, blocks) of every section of a README: the part before the first "## "
+    and each "## " section."""
+    parts = re.split(r"^## .*$", path.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    return [(f"section {i}", _blocks(part)) for i, part in enumerate(parts)]
 
 
 def test_chinese_readme_is_in_step_with_the_english_one():
+    """Section by section, README.zh-CN.md has the blocks of README.md in the same order: the
+    same code blocks (commands; comments may be translated), tables, list items and paragraphs
+    (a troubleshooting entry starts in bold in both)."""
     english, chinese = ROOT / "README.md", ROOT / "README.zh-CN.md"
     assert "(README.zh-CN.md)" in english.read_text(encoding="utf-8")
     text = chinese.read_text(encoding="utf-8")
     assert "(README.md)" in text
-    assert _outline(chinese) == _outline(english), (
-        "README.zh-CN.md has other sections or troubleshooting entries than README.md: "
-        "translate what changed")
+    en, zh = _sections(english), _sections(chinese)
+    assert len(zh) == len(en), "README.zh-CN.md has other ## sections than README.md"
+    headings = re.findall(r"^## (.*)$", english.read_text(encoding="utf-8"), re.MULTILINE)
+    for (_, en_blocks), (_, zh_blocks), title in zip(en, zh, ["(top)"] + headings, strict=True):
+        assert [k for k, _ in zh_blocks] == [k for k, _ in en_blocks], (
+            f"README.zh-CN.md section {title!r}: blocks {[k for k, _ in zh_blocks]} but "
+            f"README.md has {[k for k, _ in en_blocks]}: translate what is missing")
+        for (kind, en_text), (_, zh_text) in zip(en_blocks, zh_blocks, strict=True):
+            if kind == "code" or (kind == "para" and title != "(top)"):  # top: language links
+                assert zh_text == en_text, \
+                    f"section {title!r}: {kind} differs:\n{en_text}\n--\n{zh_text}"
     missing = [p.name for p in ENGLISH if f"(notebooks/zh/{p.name})" not in text]
     assert not missing, f"README.zh-CN.md's chapter table lacks {missing}"
+
+
+def test_readme_structure_sees_a_missing_paragraph():
+    english = "## A\n\nOne.\n\n```bash\nrun it  # go\n```\n\n* item\n  more\n\n**Bold.** text\n"
+    assert _blocks(english) == [("heading", ""), ("para", ""), ("code", "run it"), ("item", ""),
+                                ("para", "**")]
+    assert _blocks("## A\n\n一。\n\n```bash\nrun it  # 运行\n```\n\n* 项\n  续\n") == \
+        [("heading", ""), ("para", ""), ("code", "run it"), ("item", "")]
