@@ -1,5 +1,9 @@
-"""The Chinese edition on the course website: a language switch on every page, and the
-``notebooks/zh/`` pages shown with the outputs of their English notebooks.
+"""The Chinese edition on the course website: a language switch on every page, the
+``notebooks/zh/`` pages shown with the outputs of their English notebooks, and Chinese around
+them: on a Chinese page (``README.zh-CN`` and ``notebooks/zh/*``) the sidebar lists the Chinese
+chapters under their Chinese titles, the home link and the logo lead to the Chinese home page
+README.zh-CN, the site title is Chinese, and the banner conf.py puts on every page of a fast-mode
+or sample build (``announcement``) is in Chinese (:data:`BANNERS`).
 
 The Chinese notebooks are generated from the English ones (``python -m course_utils.translate``)
 with the same code cells — only comments and ``chapter(N, lang="zh")`` differ — so the site
@@ -12,6 +16,7 @@ its code without outputs.
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -32,6 +37,21 @@ ZH_TOCTREE = """
 notebooks/zh/*
 ```
 """
+#: the site's name on Chinese pages (the logo text and the window title)
+ZH_TITLE = "小土堆 PyTorch 快速入门（中文版）"
+#: the sidebar caption of the Chinese chapters
+ZH_CAPTION = "章节"
+#: conf.py's banners (html_theme_options["announcement"]), by how they start, in Chinese;
+#: "{data}" is the text after the English prefix (a folder name)
+BANNERS = {
+    "Built in fast mode":
+        "本网站以快速模式（CI/COURSE_FAST）构建，仅供测试：每次运行都缩减成一次快速检查，"
+        "所以这些数字不是课程的真实结果。快速模式构建的网站从不发布。",
+    "Built offline on the bundled CIFAR-10 sample":
+        "本网站是离线在自带的 CIFAR-10 样本（1,000 张训练图像）上构建的："
+        "训练达到的准确率远低于在完整数据集上的结果。",
+    "Outputs computed on the data in ": "输出是在 {data} 中的数据上计算的。",
+}
 SWITCH = ('<div class="language-switch" style="text-align:right;font-size:0.9em">'
           '<a href="{href}" hreflang="{lang}" lang="{lang}">{label}</a></div>\n')
 
@@ -51,6 +71,34 @@ def counterpart(docname: str, found: set[str]) -> tuple[str, str, str] | None:
     else:  # the README and the pages of docs/: the Chinese home page
         other, lang, label = "README.zh-CN", "zh-CN", "简体中文"
     return (other, lang, label) if other in found else None
+
+
+def is_chinese(docname: str) -> bool:
+    """Whether ``docname`` is a page of the Chinese edition."""
+    return docname == "README.zh-CN" or docname.startswith(ZH)
+
+
+def chinese_banner(english: str) -> str:
+    """conf.py's banner ``english`` in Chinese (unchanged when it is not one of BANNERS).
+
+    >>> chinese_banner("Outputs computed on the data in /data/cifar.")
+    '输出是在 /data/cifar 中的数据上计算的。'
+    """
+    for start, chinese in BANNERS.items():
+        if english.startswith(start):
+            return chinese.format(data=english[len(start):].rstrip("."))
+    return english
+
+
+def chinese_sidebar(pages: list[tuple[str, str, bool]]) -> str:
+    """The sidebar's list of the Chinese chapters, marked up as the theme marks up its own:
+    ``pages`` is ``[(href, title, is_the_current_page), ...]``."""
+    items = "".join(
+        f'<li class="toctree-l1{" current active" if current else ""}">'
+        f'<a class="reference internal{" current" if current else ""}" href="{html.escape(href)}">'
+        f"{html.escape(title)}</a></li>" for href, title, current in pages)
+    return (f'<p aria-level="2" class="caption" role="heading"><span class="caption-text">'
+            f'{ZH_CAPTION}</span></p>\n<ul class="current nav bd-sidenav">{items}</ul>')
 
 
 def with_english_outputs(chinese: dict, english: dict) -> dict:
@@ -101,6 +149,30 @@ def _language_switch(app, pagename, templatename, context, doctree):
         context["body"] = SWITCH.format(href=href, lang=lang, label=label) + context["body"]
 
 
+def _chinese_around(app, pagename, templatename, context, doctree):
+    """Chinese navigation, home link, site title and banner on a Chinese page (runs after the
+    theme's own html-page-context handlers, which put these into ``context``)."""
+    if not is_chinese(pagename) or "README.zh-CN" not in app.env.found_docs:
+        return
+    context["root_doc"] = "README.zh-CN"  # the home link and the logo
+    context["root_title"] = app.env.titles["README.zh-CN"].astext()
+    context["docstitle"] = ZH_TITLE
+    if context.get("theme_announcement"):
+        context["theme_announcement"] = chinese_banner(context["theme_announcement"])
+    pages = [(app.builder.get_relative_uri(pagename, doc) or "#", app.env.titles[doc].astext(),
+              doc == pagename) for doc in sorted(app.env.found_docs) if doc.startswith(ZH)]
+    original = context.get("generate_toctree_html")
+
+    def generate_toctree_html(kind, *args, **kwargs):
+        if kind == "sidebar":
+            return chinese_sidebar(pages)
+        return original(kind, *args, **kwargs)
+
+    if original is not None:
+        context["generate_toctree_html"] = generate_toctree_html
+
+
 def setup_zh(app) -> None:
     app.connect("source-read", _outputs_from_english)
     app.connect("html-page-context", _language_switch)
+    app.connect("html-page-context", _chinese_around, priority=900)
