@@ -22,9 +22,10 @@ from pathlib import Path
 from course_utils import __version__, devices, distributed, files, interrupts, recipes
 from course_utils.checkpoints import CheckpointError
 from course_utils.data import CIFAR10_CLASSES
-from course_utils.download import ChecksumError, OfflineError
+from course_utils.download import CACHE_FIX, ChecksumError, OfflineError
 from course_utils.models import MODELS
 from course_utils.predict import load_trained, predict_image
+from course_utils.settings import cache_dir
 
 
 # ------------------------------------------------------------------------ value checks
@@ -245,14 +246,27 @@ def _write_failure(args, exc: OSError) -> str:
     """A full disk, read-only file system or quota in one line: the folder, the cause, and
     for the run folders the option to change; any other ``OSError`` as it is."""
     run_folder, fix = _run_folder_fix(args)
-    where = getattr(exc, "folder", None) or (Path(exc.filename).parent if exc.filename
-                                             else run_folder or Path.cwd())
+    named = Path(exc.filename).parent if isinstance(exc.filename, str) else None
+    where = getattr(exc, "folder", None) or named or run_folder or Path.cwd()
     failure = files.write_failure(exc, where)
     if failure is None:
         return str(exc)
-    if run_folder is not None and failure.folder.resolve().is_relative_to(run_folder.resolve()):
+    if run_folder is not None and _inside(failure.folder, run_folder):
         failure.fix = fix
+    elif _in_cache(failure.folder):
+        failure.fix = CACHE_FIX
     return str(failure)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _in_cache(path: Path) -> bool:
+    try:
+        return _inside(path, cache_dir())
+    except OSError:  # the cache folder itself cannot be made
+        return True
 
 
 def _run_folder_fix(args) -> tuple[Path | None, str]:

@@ -131,6 +131,7 @@ def download(
     Raises:
         OfflineError: ``COURSE_OFFLINE=1`` is set or the host does not answer.
         ChecksumError: the bytes received do not match ``md5`` (the file is deleted).
+        course_utils.files.WriteError: the cache folder is full, read-only or over quota.
     """
     dest = Path(dest)
     if dest.exists():
@@ -145,8 +146,9 @@ def download(
             f"cannot reach {urllib.parse.urlsplit(url).hostname} within {probe_timeout:.0f} s "
             "(no network?)"
         )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, part = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    with files.writing(dest.parent, CACHE_FIX):  # a read-only or full cache: one line
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, part = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     os.close(fd)
     part = Path(part)  # this process's own: a second download of the same file writes another
     request = urllib.request.Request(url, headers={"User-Agent": "course_utils"})
@@ -271,7 +273,8 @@ def _unpack_checked(archive: Path, name: str, tmp: Path, tree: str | None,
     if tree is not None and (not unpacked.is_dir() or tree_sha256(unpacked) != tree):
         _reject(archive, f"does not hold the expected {name}/ (tree sha256 {tree})", downloaded)
     if not unpacked.is_dir():
-        raise ValueError(f"{archive} holds no folder {name}/ at its top.")
+        raise ValueError(f"{archive} holds no folder {name}/ at its top; it was left as it "
+                         f"is. Pack the folder itself (its name first in every path).")
     (unpacked / MANIFEST).write_text(json.dumps(_sizes(unpacked)), encoding="utf-8")
     return unpacked
 

@@ -290,6 +290,18 @@ def test_each_failure_has_its_exit_code(monkeypatch, offline, run_cli, error, co
         assert word in err, (word, err)
 
 
+def test_a_full_cache_names_the_cache_and_its_setting(monkeypatch, offline, cache_dir,
+                                                     run_cli):
+    def fail(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(cache_dir / "x.npy"))
+
+    monkeypatch.setattr(recipes, "train", fail)
+    code, _, err = run_cli("train", "--logdir", "runs")
+    assert code == 1 and err.count("\n") == 1
+    for word in (f"no space left on {cache_dir}", "free space", "COURSE_CACHE_DIR"):
+        assert word in err, (word, err)
+
+
 # ------------------------------------------------- in process, value by value (TESTING.md §1)
 # (written against the survivors of `python tools/mutation.py cli`: mutmut sees only tests
 # that call cli.main in this process, not the real-process runs above)

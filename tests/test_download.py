@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import socket
 import tarfile
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from course_utils import download as dl
+from course_utils import files
 
 
 def test_download_verifies_md5(local_server, tmp_path):
@@ -95,3 +97,40 @@ def test_unpack_folder_moves_into_place_only_when_complete(tmp_path):
     folder = dl.unpack_folder(tmp_path / "thing.tar.gz", "thing", out, dl.tree_sha256(src))
     assert folder == out / "thing" and (folder / "x.txt").read_text() == "x"
     assert [p.name for p in out.iterdir()] == ["thing"]
+
+
+@pytest.mark.parametrize("where", ["creating the file", "writing it"])
+def test_a_full_or_read_only_cache_is_one_line_not_offline(local_server, tmp_path, monkeypatch,
+                                                           where):
+    """A full disk is not "no network": it is reported as such, naming the folder; no
+    partial file is left."""
+    www, base = local_server
+    (www / "f.bin").write_bytes(b"x" * 1000)  # small: sent whole before the client fails
+
+    def fail(*args, **kwargs):
+        raise OSError(errno.ENOSPC if where == "writing it" else errno.EROFS, "no")
+
+    if where == "creating the file":
+        monkeypatch.setattr(dl.tempfile, "mkstemp", fail)
+    else:
+        monkeypatch.setattr(dl, "_progress_bar", fail)  # called once the file is open
+    with pytest.raises(files.WriteError) as info:
+        dl.download(f"{base}/f.bin", tmp_path / "f.bin", progress=True)
+    text = str(info.value)
+    assert str(tmp_path) in text and "COURSE_CACHE_DIR" in text and "\n" not in text
+    assert ("free space" in text) == (where == "writing it")
+    assert not list(tmp_path.glob("*f.bin*"))
+
+
+def test_an_archive_without_the_folder_is_left_as_it_is(tmp_path):
+    src = tmp_path / "src" / "other"
+    src.mkdir(parents=True)
+    (src / "a.txt").write_text("a")
+    with tarfile.open(tmp_path / "thing.tar.gz", "w:gz") as tar:
+        tar.add(src, arcname="other")
+    before = (tmp_path / "thing.tar.gz").read_bytes()
+    with pytest.raises(ValueError) as info:
+        dl.unpack_folder(tmp_path / "thing.tar.gz", "thing", tmp_path / "out")
+    assert "thing/" in str(info.value) and str(tmp_path / "thing.tar.gz") in str(info.value)
+    assert (tmp_path / "thing.tar.gz").read_bytes() == before
+    assert not list((tmp_path / "out").iterdir())
