@@ -102,7 +102,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (median)")
     parser.add_argument("--seconds", type=float, default=3.0,
                         help="each round times whole steps for at least this long")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per precision")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps per precision")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help="folder for the JSON result")

@@ -143,6 +143,9 @@ def _quoted_figures(name: str, result: dict) -> list[str]:
         return [f"{p['test_accuracy']:.4f}" for p in result["points"]]
     if name.startswith("notebooks-"):
         return [f"{result['median_total_seconds']:.1f} s"]
+    if name.startswith("precision-"):
+        return [f"{v:,.1f}" for isa in result["results"].values()
+                for v in isa["median_images_per_second"].values()]
     raise AssertionError(f"benchmarks/results/{name} is not written by a benchmark script")
 
 

@@ -420,7 +420,7 @@ def test_train_hands_the_run_it_built_to_fit(offline, monkeypatch, tmp_path, cap
     assert kw == dict(epochs=2, device=torch.device("cpu"), run_dir=run_dir, start=None,
                       model_name="fast-cnn", progress=False, verbose=True, amp_dtype=None,
                       metadata={"config": settings.config,
-                                "normalize": (CIFAR10_MEAN, CIFAR10_STD)})
+                                "normalize": (CIFAR10_MEAN, CIFAR10_STD), "precision": "float32"})
     assert capsys.readouterr().out.splitlines()[-1] == (
         f"[course_utils] model fast-cnn ({models.count_parameters(model):,} parameters), 300 "
         f"training images, 2 epoch(s), lr 0.2, batch 128, device cpu, run folder {run_dir}")
