@@ -34,6 +34,9 @@ ENV = "COURSE_LANG"
 #: the modules whose tr()/N_() messages are extracted into messages.po
 MODULES = ["tb.py", "_tb_server.py", "image_check.py", "layers.py", "viz.py", "predict.py",
            "data.py", "download.py"]
+#: the calls whose argument (at this position) is a message: data.py's ``_say(verbose, message)``
+#: prints its message through ``tr``
+MARKERS = {"tr": 0, "N_": 0, "_say": 1}
 #: English messages shown because no translation matched (read by the tests)
 MISSED: list[str] = []
 _CHOSEN: list[str] = []  # the language set by set_language() (empty: follow COURSE_LANG)
@@ -114,17 +117,18 @@ def N_(fragment: str) -> str:
 
 # ----------------------------------------------------------------------------- extraction
 def runtime_messages() -> dict[str, list[tuple[str, str]]]:
-    """template -> occurrences, for every ``tr(...)``/``N_(...)`` message of :data:`MODULES`."""
+    """template -> occurrences, for every message of :data:`MODULES` (:data:`MARKERS`)."""
     from course_utils.exercises.messages import _template
 
     found: dict[str, list[tuple[str, str]]] = {}
     for name in MODULES:
         path = PACKAGE / name
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.args
-                 and getattr(n.func, "id", getattr(n.func, "attr", "")) in ("tr", "N_")]
-        for call in sorted(calls, key=lambda n: (n.lineno, n.col_offset)):
-            text = _template(call.args[0])
+        calls = [(n, MARKERS[name]) for n in ast.walk(tree) if isinstance(n, ast.Call)
+                 and (name := getattr(n.func, "id", getattr(n.func, "attr", ""))) in MARKERS
+                 and len(n.args) > MARKERS[name]]
+        for call, arg in sorted(calls, key=lambda c: (c[0].lineno, c[0].col_offset)):
+            text = _template(call.args[arg])
             if text and re.search("[A-Za-z]", text):
                 where = (path.relative_to(PACKAGE.parent).as_posix(), str(call.lineno))
                 if where not in found.setdefault(text, []):
