@@ -7,7 +7,8 @@
 * :class:`FastCNN` — the network of the ``improved`` recipe (:mod:`course_utils.recipes`):
   3×3 convs, pooling early, BatchNorm, ReLU, global max-pool.
 * :class:`DeepCNN` — the network of the ``deep`` recipe: seven convolutions, trained in
-  bfloat16 (the most accuracy in ten minutes on two CPU cores, appendix A).
+  bfloat16 where the CPU has BF16 instructions (the most accuracy in ten minutes on two CPU
+  cores, appendix A).
 
 ``build_model(name)`` builds any of them by its :data:`MODELS` name (the CLI's ``--model``).
 """
@@ -151,7 +152,8 @@ class DeepCNN(nn.Module):
     A 2×2 "stem" convolution, then three stages of (3×3 conv → 2×2 max-pool → BatchNorm →
     ReLU → 3×3 conv → BatchNorm → ReLU) with widths 32, 128, 128, a global max-pool and one
     Linear layer. Like :class:`FastCNN` it pools right after the first conv of a stage, so the
-    wide convs work on small maps. Trained in bfloat16 (mixed precision, appendix A).
+    wide convs work on small maps. Trained in bfloat16 (mixed precision, appendix A) where the
+    hardware computes it, else in float32 (the recipe's precision ``auto``).
 
     Shapes: ``(N, 3, 32, 32)`` → stem 31×31 → 15×15 → 7×7 → 3×3 → ``(N, 128)`` → ``(N, 10)``.
 
