@@ -88,8 +88,9 @@ def _check_q2(answer):
     if same:  # it computes the question's network (nn.ReLU layers or a ReLU of its own)
         return
     problems = _relu_places(layers)
+    first = problems[0] if problems else ""
     expect(not problems, f"the ReLUs are not where the question puts them: "
-           f"{problems[0] if problems else ''}. Put one after each of the 3 convolutions and "
+           f"{first}. Put one after each of the 3 convolutions and "
            "one between the two Linear layers — logits go to the loss without a ReLU.")
     expect(False, "it does not compute Tudui with a ReLU after each convolution and between "
            "the Linear layers: check the order of the layers.")

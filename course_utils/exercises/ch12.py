@@ -171,8 +171,8 @@ def _check_q3(fn):
                f"{loader.batch_size!r}, should be {batch_size} — --batch-size is an int "
                "(type=int) that defaults to 64.")
         kind = RandomSampler if shuffled else SequentialSampler
-        expect(isinstance(loader.sampler, kind), f"{what}: the loader should "
-               f"{N_('shuffle') if shuffled else N_('keep the order')} — "
+        order = N_("shuffle") if shuffled else N_("keep the order")
+        expect(isinstance(loader.sampler, kind), f"{what}: the loader should {order} — "
                "shuffle=not args.no_shuffle (--no-shuffle is a switch, action='store_true').")
         expect(isinstance(optimizer, torch.optim.SGD), f"{what}: the second item should be "
                f"a torch.optim.SGD, got {type(optimizer).__name__}.")

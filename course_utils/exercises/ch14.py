@@ -110,7 +110,8 @@ def _check_atomic(fn):
         expect(not any(saves),
                "torch.save wrote straight into the checkpoint's own path: a crash in the middle "
                "leaves a broken file where the good one was. Write a temporary file first.")
-        expect(not gaps, f"{gaps[0] if gaps else ''} before the new file takes its place "
+        gap = gaps[0] if gaps else ""
+        expect(not gaps, f"{gap} before the new file takes its place "
                "leaves a moment with no checkpoint at all (a crash then loses both): "
                "os.replace(tmp, path) puts the new file in the old one's place in one step.")
         expect(target.exists(), "after the call there is no checkpoint at the path: "
