@@ -6,8 +6,9 @@ the code; ``notebooks/zh/NN_name.ipynb`` is built from them and the gettext cata
 or of a comment in a code cell and whose ``msgstr`` is its translation:
 
 - markdown cells are replaced by their translation (links to ``images/…`` get ``../``);
-- code cells are copied; only their comments are translated, and ``chapter(N)`` becomes
-  ``chapter(N, lang="zh")`` (the one code rule, ``CODE_RULES``);
+- code cells are copied; only their comments are translated, ``chapter(N)`` becomes
+  ``chapter(N, lang="zh")`` and the setup cell sets the language of everything ``course_utils``
+  prints with ``set_language("zh")`` before its first import (the code rules, ``CODE_RULES``);
 - text with no exact, non-fuzzy translation stays English and is reported.
 
 ``--update`` merges the catalogues with the current English text the way ``msgmerge`` does: a
@@ -48,7 +49,15 @@ OUT = NOTEBOOKS / LANG
 CATALOGUES = ROOT / "locales" / FOLDER / "notebooks"
 EXERCISES_PO = ROOT / "course_utils" / "locale" / FOLDER / "exercises.po"
 MESSAGES_PO = ROOT / "course_utils" / "locale" / FOLDER / "messages.po"
-CODE_RULES = [(re.compile(r"\bchapter\((\d+)\)"), rf'chapter(\1, lang="{LANG}")')]
+CODE_RULES = [
+    (re.compile(r"\bchapter\((\d+)\)"), rf'chapter(\1, lang="{LANG}")'),
+    # the setup cell: everything course_utils prints or raises in this kernel in Chinese, from
+    # its first line on (data sources, errors), before any chapter(N, lang="zh") call
+    (re.compile(r"^from course_utils\.settings import describe_run$", re.MULTILINE),
+     "from course_utils.i18n import set_language\n"
+     f'set_language("{LANG}")  # 课程工具包的消息用中文\n'
+     "from course_utils.settings import describe_run"),
+]
 _MAGIC = re.compile(r"^(\s*)[%!]")
 _NOT_PROSE = re.compile(r"#\s*(noqa|fmt:|type:|pragma)|^#[^A-Za-z]*$")
 _LINK = re.compile(r'(\]\(|src=")(?![a-z]+:|#|/)([^)"\s]+)')

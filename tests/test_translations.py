@@ -103,6 +103,17 @@ def test_code_cells_are_the_english_code(path):
 
 
 @pytest.mark.parametrize("path", CHINESE, ids=lambda p: p.name)
+def test_chinese_notebook_sets_the_language_before_using_course_utils(path):
+    """The data-source lines and errors of the first cells are Chinese too: the setup cell
+    calls set_language("zh") before anything else of course_utils is imported."""
+    code = "\n".join("".join(c["source"]) for c in _cells(path) if c["cell_type"] == "code")
+    first_use = re.search(r"^(from course_utils\.(?!i18n\b)|import course_utils)", code,
+                          re.MULTILINE)
+    chosen = code.find('set_language("zh")')
+    assert first_use and 0 <= chosen < first_use.start(), f"{path.name}: no set_language first"
+
+
+@pytest.mark.parametrize("path", CHINESE, ids=lambda p: p.name)
 def test_relative_links_work_from_notebooks_zh(path):
     for i, cell in enumerate(_cells(path)):
         if cell["cell_type"] == "markdown":
