@@ -273,3 +273,43 @@ def test_the_v2_pipeline_of_notebook_4_passes_4_3(capsys):
     namespace = {"torch": torch}
     exec(code, namespace)  # the notebook's own cell, without its print
     assert chapter(4).q3.check(namespace["modern"]), capsys.readouterr().out
+
+
+def test_notebook_10s_own_test_loop_made_a_function_passes_10_4(capsys):
+    """The lines of notebook 10's test half, as written there, inside a function."""
+    import textwrap
+
+    source = next("".join(c["source"]) for c in _cells("10_full_training_gpu.ipynb")
+                  if "total_test_loss = 0.0" in "".join(c["source"]))
+    start = source.index("tudui.eval()")
+    start = source.rindex("\n", 0, start) + 1
+    end = source.index("\n", source.index("test_accuracy = "))
+    body = textwrap.indent(textwrap.dedent(source[start:end]), "    ")
+    code = ("def evaluate(tudui, test_dataloader):\n"
+            "    loss_fn = nn.CrossEntropyLoss()\n"
+            "    device = torch.device('cpu')\n"
+            "    test_data_size = len(test_dataloader.dataset)\n"
+            f"{body}\n"
+            "    return test_loss, test_accuracy\n")
+    namespace = {"torch": torch, "nn": nn}
+    exec(code, namespace)
+    assert chapter(10).q4.check(namespace["evaluate"]), capsys.readouterr().out
+
+
+def test_notebook_14_imports_the_atomic_save_that_b1_accepts(capsys):
+    text = "\n".join("".join(c["source"]) for c in
+                     _cells("14_appendix_b_training_that_survives.ipynb"))
+    assert "from course_utils.files import atomic_save" in text
+    assert chapter(14).q1.check(atomic_save), capsys.readouterr().out
+
+
+def test_a_type_function_that_loops_in_12_1_is_stopped(capsys):
+    import argparse
+    from dataclasses import replace
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dataroot", required=True, type=lambda text: _forever(text))
+    ex = replace(chapter(12).q1, time_limit=1.0)
+    assert not ex.check(parser)
+    out = capsys.readouterr().out
+    assert "did not finish within 1 s" in out and "parse_args" in out

@@ -1,5 +1,7 @@
 """Chapter 1 (P4): dir() opens the toolbox, help() reads the manual."""
 
+from collections.abc import Set
+
 import torch
 from torch import nn
 
@@ -7,7 +9,8 @@ from course_utils.exercises import Exercise, _short, call, expect
 
 
 def _check_q1(answer):
-    expect(isinstance(answer, list), f"`answer` should be a list of names, got {type(answer)}.")
+    expect(isinstance(answer, (list, tuple, Set)),
+           f"`answer` should be a list of names, got {type(answer)}.")
     expect("is_available" in answer, "`is_available` is missing — did you look inside torch.cuda?")
     expect(all(isinstance(n, str) for n in answer), "every item should be a name (a str).")
     expect(not any(n.startswith("__") for n in answer),

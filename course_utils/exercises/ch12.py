@@ -18,7 +18,7 @@ def _parse(parser, argv):
     """``parser.parse_args(argv)`` → (Namespace or None, exit code or None); stderr swallowed."""
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         try:
-            return parser.parse_args(argv), None
+            return call(f"parse_args({argv})", parser.parse_args, argv), None
         except SystemExit as exc:
             return None, exc.code
 
