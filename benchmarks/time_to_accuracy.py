@@ -140,14 +140,15 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     threads = _common.set_threads(args.threads)
     recipe = recipes.RECIPES[args.recipe]
-    amp_dtype = devices.autocast_dtype(recipe.precision, torch.device("cpu"))
+    precision, why = devices.precision_choice(recipe.precision, "cpu")
+    amp_dtype = devices.autocast_dtype(precision, torch.device("cpu"))
     load = {}
     with _common.measure(load):
         dataset, _ = _common.cifar10_split(True, allow_sample=not args.require_full)
         train_loader, test_loader, _ = recipes.build_loaders(recipe, limit=args.limit)
     params = models.count_parameters(recipes.build_model(recipe))
     print(f"recipe {args.recipe}: {recipe.model} ({params:,} parameters), precision "
-          f"{recipe.precision}, {len(train_loader.dataset):,} training images, budgets "
+          f"{precision} ({why}), {len(train_loader.dataset):,} training images, budgets "
           f"{args.budgets} s, {threads} threads", flush=True)
     total = {}
     with _common.measure(total):
@@ -164,7 +165,8 @@ def main(argv=None) -> dict:
                       f"{p['steps_done']} steps ({p['epochs_planned']} epoch(s) planned) in "
                       f"{p['total_seconds']:.1f} s", flush=True)
     result = {"recipe": args.recipe, "recipe_settings": dataclasses.asdict(recipe),
-              "parameters": params, "threads": threads, "seed": args.seed,
+              "parameters": params, "precision": precision, "precision_why": why,
+              "threads": threads, "seed": args.seed,
               "train_images": len(train_loader.dataset),
               "test_images": len(test_loader.dataset), "data": dataset.source,
               "load_seconds": load["seconds"], "load_before": total["load_before"],
