@@ -60,6 +60,26 @@ def _evaluate_float32(model, loader):
     return total_loss / len(loader.dataset), (right / len(loader.dataset)).item()
 
 
+class _FunctionalReLU(nn.Module):
+    def forward(self, x):
+        return torch.nn.functional.relu(x)
+
+
+def _tudui_functional_relu():
+    return nn.Sequential(nn.Conv2d(3, 32, 5, padding=2), _FunctionalReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2), _FunctionalReLU(),
+                         nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(1024, 64), _FunctionalReLU(), nn.Linear(64, 10))
+
+
+def _train_step_rounded(model, optimizer, loss_fn, x, y):
+    optimizer.zero_grad()
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return round(loss.item(), 4)
+
+
 def _pil_resize(path):
     return T.ToTensor()(Image.open(path).convert("RGB").resize((32, 32))).unsqueeze(0)
 
@@ -74,7 +94,8 @@ CORRECT = [
     (5, "q1", [157, 16]), (5, "q1", np.array([157, 16])), (5, "q1", (np.int64(157), 16)),
     (6, "q1", np.int64(3)), (6, "q2", np.int64(13)), (6, "q2", 13.0),
     (7, "q1", np.prod((64, 8, 8))), (7, "q1", torch.tensor(4096)), (7, "q3", np.int64(2432)),
-    (7, "q2", _tudui_relu_nested()),
+    (7, "q2", _tudui_relu_nested()), (7, "q2", _tudui_functional_relu()),
+    (8, "q3", _train_step_rounded),
     (8, "q1", np.float32(1.9644)), (8, "q2", np.int64(10)),
     (9, "q2", np.int64(119_586_826)),
     (10, "q2", [235.5, 1.5]), (10, "q3", frozenset({"Dropout", "BatchNorm1d"})),
@@ -206,6 +227,10 @@ def test_a_loop_that_never_ends_is_stopped(capsys):
     (2, "q3", type("Endless", (torch.utils.data.Dataset,), {
         "__init__": lambda self, *a, **k: None, "__len__": lambda self: _forever(0)})),
     (12, "q3", lambda argv, dataset, model: _forever(0)),
+    (7, "q2", nn.Sequential(type("Stuck", (nn.Module,),
+                                 {"forward": lambda self, x: _forever(x)})())),
+    (4, "q3", T.Compose([T.Resize(64), T.RandomCrop(48), T.ToTensor(), T.Lambda(_forever),
+                         T.Normalize([0.5] * 3, [0.5] * 3)])),
 ])
 def test_chapter_checks_stop_endless_learner_code(number, key, answer, capsys):
     from dataclasses import replace
@@ -313,3 +338,25 @@ def test_a_type_function_that_loops_in_12_1_is_stopped(capsys):
     assert not ex.check(parser)
     out = capsys.readouterr().out
     assert "did not finish within 1 s" in out and "parse_args" in out
+
+
+def test_11_4_without_rgb_names_the_conversion(capsys):
+    from course_utils.exercises import ch11
+
+    assert not chapter(11).q4.check(ch11._predictor(rgb=False))
+    assert "convert('RGB')" in capsys.readouterr().out
+
+
+def test_the_new_run_messages_speak_chinese(capsys):
+    from dataclasses import replace
+
+    from course_utils.exercises import i18n
+
+    i18n.MISSED.clear()
+    ex = replace(chapter(10, lang="zh").q4, time_limit=1.0)
+    assert not ex.check(lambda model, loader: _forever(0))
+    assert not ex.check(lambda model, loader: sys.exit(1))
+    assert not ex.check(lambda model, loader: {}["x"])
+    out = capsys.readouterr().out
+    assert "秒内没有结束" in out and "sys.exit()" in out and "抛出了 KeyError" in out
+    assert not i18n.MISSED, i18n.MISSED
