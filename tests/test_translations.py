@@ -289,7 +289,8 @@ def test_one_language_setting_for_the_course_messages(monkeypatch):
         chapter(3, lang="zh")  # what a Chinese notebook calls: the whole kernel speaks Chinese
         chinese = _errors()
         assert all(re.search("[\u4e00-\u9fff]", m) for m in chinese), chinese
-        assert "HWC" in chinese[0] and "通道" in chinese[0] and "dataformats='HWC'" in chinese[0]
+        assert "通道" in chinese[0] and "dataformats='HWC'" in chinese[0]
+        assert "looks like" not in chinese[0]  # the N_() fragment in its placeholder too
         assert "2" in chinese[1] and "255" in chinese[1]  # the values are kept
         assert "5" in chinese[2] and "3 + 2·0 = 3" in chinese[2]
         assert "int" in chinese[4] and not course_i18n.MISSED, course_i18n.MISSED
