@@ -63,7 +63,7 @@ q2 = Exercise(
 def _check_q3(answer):
     expect(isinstance(answer, str), f"give the version as a str, got {type(answer).__name__}.")
     expect(answer == torch.__version__,
-           f"{answer!r} is not the version of the torch you run. Which name in dir(torch) "
+           f"{_short(answer)} is not the version of the torch you run. Which name in dir(torch) "
            "starts and ends with '__' and says 'version'?")
 
 

@@ -89,7 +89,7 @@ q1 = Exercise(
 
 
 def _check_q2(answer):
-    expect(isinstance(answer, type), f"give the class itself, got {answer!r}.")
+    expect(isinstance(answer, type), f"give the class itself, got {_short(answer)}.")
     expect(answer is ConcatDataset,
            f"{answer.__name__} is not it: print(type(ants + bees)) shows the class that "
            "Dataset.__add__ returns.")

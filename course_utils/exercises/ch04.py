@@ -6,7 +6,7 @@ from torchvision import transforms
 from torchvision.transforms import v2
 
 from course_utils import data
-from course_utils.exercises import Exercise, as_number, call, close, expect
+from course_utils.exercises import Exercise, _short, as_number, call, close, expect
 
 
 def _check_q1(answer):
@@ -15,7 +15,7 @@ def _check_q1(answer):
     expect(callable(obj), "instances are not callable: define __call__(self, x) in the class.")
     for x in (3, -2, 0.5):
         got = call(f"{answer.__name__}()({x})", obj, x)
-        expect(got == 2 * x, f"Doubler()({x}) gave {got!r}, expected {2 * x!r}.")
+        expect(got == 2 * x, f"Doubler()({x}) gave {_short(got)}, expected {2 * x!r}.")
 
 
 class _NotCallable:

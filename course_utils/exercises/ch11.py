@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from course_utils.data import CIFAR10_CLASSES, demo_image
-from course_utils.exercises import Exercise, call, expect
+from course_utils.exercises import Exercise, _short, call, expect
 
 #: resampling filters a learner may use to shrink the whole photo (Resize((32, 32)) uses
 #: BILINEAR; PIL's own img.resize((32, 32)) uses BICUBIC)
@@ -246,7 +246,7 @@ def _check_q4(fn):
                        "(Image.open(path).convert('RGB')): an RGBA photo has 4 channels, a "
                        "grayscale one 1, the network wants 3.")
                 raise
-            expect(isinstance(got, str), f"for {path.name} it returns {got!r} "
+            expect(isinstance(got, str), f"for {path.name} it returns {_short(got)} "
                    f"({type(got).__name__}); return the class name, e.g. CIFAR10_CLASSES[i].")
             expect(got == expected or path not in border,
                    f"for the test photo {path.parent.name}/{path.name} it says {got!r}; the "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from course_utils.exercises import Exercise, as_whole, call, expect
+from course_utils.exercises import Exercise, _short, as_whole, call, expect
 from course_utils.exercises.i18n import N_
 
 
@@ -18,7 +18,7 @@ def _check_exit_code(answer):
     from course_utils.cli import main
 
     expect(not isinstance(answer, (bool, str)),
-           f"`answer` should be the exit code, an int (result.returncode), got {answer!r}.")
+           f"`answer` should be the exit code, an int (result.returncode), got {_short(answer)}.")
     answer = as_whole(answer, N_("the exit code"))
     try:
         with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
