@@ -103,10 +103,21 @@ def _say(lang: str, message: str, part: bool) -> str:
     return message
 
 
-def tr(message: str, lang: str | None = None) -> str:
-    """``message`` (English, formatted) in the course's language (or ``lang``)."""
+def tr(message: str, lang: str | None = None, *, record: bool = True) -> str:
+    """``message`` (English, formatted) in the course's language (or ``lang``); with
+    ``record=False`` an unknown message is not recorded in MISSED (text that may be no message)."""
     lang = lang or language()
-    return message if lang == "en" else _say(lang, message, False)
+    return message if lang == "en" else _say(lang, message, not record)
+
+
+def tr_output(text: str, lang: str) -> str:
+    """Printed ``text`` with each line that is a course message (``[course_utils] …`` lines
+    too) translated; other lines unchanged. The website uses it for the Chinese pages, which
+    show the outputs of their English notebooks."""
+    def line(one: str) -> str:
+        prefix = "[course_utils] " if one.startswith("[course_utils] ") else ""
+        return prefix + tr(one[len(prefix):], lang, record=False)
+    return "\n".join(line(one) for one in text.split("\n"))
 
 
 def N_(fragment: str) -> str:

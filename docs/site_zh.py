@@ -8,8 +8,9 @@ or sample build (``announcement``) is in Chinese (:data:`BANNERS`).
 The Chinese notebooks are generated from the English ones (``python -m course_utils.translate``)
 with the same code cells — only comments and ``chapter(N, lang="zh")`` differ — so the site
 does not execute them a second time (``nb_execution_excludepatterns`` in conf.py). When a
-Chinese page is read, its code cells get the outputs of the same cells of the English notebook,
-taken from the execution cache the English page has just filled (Sphinx reads
+Chinese page is read, its code cells get the outputs of the same cells of the English notebook
+(with the lines course_utils printed translated, as a Chinese kernel prints them), taken from
+the execution cache the English page has just filled (Sphinx reads
 ``notebooks/NN_*`` before ``notebooks/zh/NN_*``). Without a cached execution the page shows
 its code without outputs.
 """
@@ -109,11 +110,27 @@ def with_english_outputs(chinese: dict, english: dict) -> dict:
         return chinese
     for zh, en in zip(chinese["cells"], english["cells"], strict=True):
         if zh["cell_type"] == "code":
-            zh["outputs"], zh["execution_count"] = en.get("outputs", []), en.get("execution_count")
+            zh["outputs"] = [_in_chinese(out) for out in en.get("outputs", [])]
+            zh["execution_count"] = en.get("execution_count")
     for key in ("widgets", "language_info"):  # widget state; the lexer (ipython3: ! lines)
         if key in english.get("metadata", {}):
             chinese["metadata"][key] = english["metadata"][key]
     return chinese
+
+
+def _in_chinese(output: dict) -> dict:
+    """An English notebook's output with the lines course_utils printed (data sources,
+    ``Terminal equivalent: …``, errors) as a Chinese kernel prints them."""
+    from course_utils.i18n import tr_output
+
+    output = dict(output)
+    if output.get("output_type") == "stream":
+        text = output.get("text", "")
+        text = "".join(text) if isinstance(text, list) else text
+        output["text"] = tr_output(text, "zh")
+    elif output.get("output_type") == "error":
+        output["evalue"] = tr_output(output.get("evalue", ""), "zh")
+    return output
 
 
 def _executed_english(app, docname: str) -> dict | None:

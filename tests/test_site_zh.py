@@ -94,6 +94,11 @@ def test_outputs_are_copied_cell_by_cell():
     merged = with_english_outputs(dict(chinese), dict(english))
     assert merged["cells"][1]["outputs"][0]["text"] == "42\n"
     assert merged["cells"][1]["source"] == "print(6 * 7)  # 答案"
+    english.cells[1].outputs.append(nbformat.v4.new_output(
+        "stream", name="stdout", text="[course_utils] ants/bees: downloaded to /d/x\nplain 42\n"))
+    merged = with_english_outputs(dict(chinese), dict(english))
+    assert merged["cells"][1]["outputs"][1]["text"] == \
+        "[course_utils] 蚂蚁/蜜蜂：已下载到 /d/x\nplain 42\n"  # course_utils lines in Chinese
     other = _nb("#标题", "#多了一个单元格", "print(6 * 7)")
     assert with_english_outputs(dict(other), dict(english))["cells"][2]["outputs"] == []
 
