@@ -21,6 +21,17 @@ Writing one (in ``course_utils/exercises/chNN.py``)::
 
     q1 = Exercise("6.1", "Compute ... and assign it to `answer`.", _check_q1,
                   hint_text="...", solution_code="answer = 6", wrong=[5, "6"])
+
+Judging like a teacher (issue 23):
+
+* numbers: ``as_number`` / ``as_whole`` take Python, NumPy and 0-d tensor numbers alike;
+  ``close(value, expected, digits)`` compares to the digits the quantity deserves;
+  ``as_pair`` takes any sequence of two, ``as_names`` any set type (or list, tuple, classes);
+* learner code is run through ``call("evaluate(model, loader)", fn, model, loader)``: if it
+  fails, loops or exits, the message names that call;
+* every check runs with a time limit (``Exercise.time_limit``, default ``TIME_LIMIT`` seconds;
+  see :func:`run_limited` for why a thread) and nothing the learner's code raises —
+  ``SystemExit`` and ``KeyboardInterrupt`` included — escapes ``check()``.
 """
 
 from __future__ import annotations

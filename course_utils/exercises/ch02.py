@@ -85,6 +85,7 @@ q1 = Exercise(
         answer = PhotoFolder
     """,
     wrong=[_KeepsGif, Dataset, 16],
+    time_limit=20.0,  # it opens (and re-saves) photos
 )
 
 
@@ -291,4 +292,5 @@ q3 = Exercise(
         answer = LabelFileDataset
     """,
     wrong=[_FolderNameLabels, _NoStrip, _PairedByIndex, Dataset, "LabelFileDataset"],
+    time_limit=20.0,  # it opens (and re-saves) photos
 )

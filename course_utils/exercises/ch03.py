@@ -99,6 +99,7 @@ q1 = Exercise(
         answer = folder
     """,
     wrong=["no/such/folder", 42, "/"],
+    time_limit=30.0,  # the first call imports TensorBoard
 )
 
 
@@ -231,4 +232,5 @@ q3 = Exercise(
     """,
     wrong=[_log_without_dataformats, _log_both_as_hwc, _log_array_transposed, _log_at_step_1,
            _log_unclosed, "HWC"],
+    time_limit=30.0,  # the first call imports TensorBoard
 )

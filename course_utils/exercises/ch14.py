@@ -44,6 +44,7 @@ q2 = Exercise(
         answer = result.returncode
     """,
     wrong=[0, 1, "2", True],
+    time_limit=30.0,  # it runs the course's command line
 )
 
 
