@@ -142,21 +142,31 @@ def _cifar10_image_folder(base: Path | None) -> Path | None:
     if (base / "cifar10-jpg" / "train").is_dir():
         return base / "cifar10-jpg"
     archive = base / "cifar10-jpg.tar.gz"
-    if archive.is_file():
-        target = settings.cache_dir() / "cifar10-jpg"
-        damage = dl.check_unpacked(target) if target.is_dir() else "missing"
-        if damage is None and not (target / "test").is_dir():
-            damage = "no test/ folder"
-        if damage is not None:
-            if damage == "missing":
-                print(f"[course_utils] unpacking {archive} into {target.parent} (once) …")
-            else:
-                print(f"[course_utils] the unpacked copy {target} is damaged ({damage}); "
-                      f"unpacking {archive} again …")
-                dl.discard(target)
-            dl.unpack_folder(archive, "cifar10-jpg", target.parent)
-        return target
-    return None
+    if not archive.is_file():
+        return None
+    target = settings.cache_dir() / "cifar10-jpg"
+    damage = dl.check_unpacked(target) if target.is_dir() else "missing"
+    if damage is None and not (target / "test").is_dir():
+        damage = "no test/ folder"
+    if damage is not None:
+        _unpack_again(archive, target, damage, own=target.parent.resolve() == base.resolve())
+    return target
+
+
+def _unpack_again(archive: Path, target: Path, damage: str, own: bool) -> None:
+    """Make the cache's copy ``target`` of the learner's ``archive`` (again, when ``damage``d).
+    When the learner's folder is the cache itself (``own``), a damaged copy is theirs:
+    reported, never removed."""
+    if damage == "missing":
+        print(f"[course_utils] unpacking {archive} into {target.parent} (once) …")
+    elif own:
+        raise dl.DamagedInputError(f"{target} is damaged ({damage}); it was left as it is. "
+                                   "Copy it again (all of it) or move it away, then run again.")
+    else:
+        print(f"[course_utils] the unpacked copy {target} is damaged ({damage}); "
+              f"unpacking {archive} again …")
+        dl.discard(target)
+    dl.unpack_folder(archive, "cifar10-jpg", target.parent)
 
 
 class CIFAR10Folder(VisionDataset):
@@ -277,7 +287,9 @@ def hymenoptera(root: str | os.PathLike | None = None, download: bool = True,
     sample.
     """
     root = Path(root) if root is not None else settings.cache_dir()
-    found = _hymenoptera_cached(root) or _hymenoptera_own(_data_folder(data_dir))
+    base = _data_folder(data_dir)
+    mine = base is not None and base.resolve() == root.resolve()  # the learner's folder
+    found = (None if mine else _hymenoptera_cached(root)) or _hymenoptera_own(base)
     if found is not None:
         _say(verbose, f"ants/bees: {found}")
         return found

@@ -526,3 +526,25 @@ def test_a_damaged_ants_and_bees_folder_of_the_learner_is_reported_and_left_alon
     text = str(info.value)
     assert str(folder.resolve()) in text and "cut short" in text and "copy" in text.lower()
     assert _snapshot(mine) == before
+
+
+def test_a_learners_folder_that_is_also_the_cache_is_never_cleaned_up(tmp_path, monkeypatch):
+    """COURSE_DATA_DIR and COURSE_CACHE_DIR the same folder: what is damaged there is the
+    learner's, so it is reported and left, not removed as the course's own copy."""
+    mine = tmp_path / "mine"
+    shutil.copytree(data.HYMENOPTERA_SAMPLE, mine / "hymenoptera_data")
+    (mine / "hymenoptera_data" / download.MANIFEST).write_text('{"train/ants/gone.jpg": 5}',
+                                                               encoding="utf-8")
+    _jpg_archive(tmp_path / "src")
+    shutil.copy2(tmp_path / "src" / "cifar10-jpg.tar.gz", mine / "cifar10-jpg.tar.gz")
+    (mine / "cifar10-jpg" / "test").mkdir(parents=True)  # the learner's half copy, no train/
+    (mine / "cifar10-jpg" / download.MANIFEST).write_text('{"test/x.jpg": 5}', encoding="utf-8")
+    for name in ("COURSE_DATA_DIR", "COURSE_CACHE_DIR"):
+        monkeypatch.setenv(name, str(mine))
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    before = _snapshot(mine)
+    with pytest.raises(download.DamagedInputError, match="gone.jpg"):
+        data.hymenoptera(verbose=False)
+    with pytest.raises(download.DamagedInputError, match="x.jpg"):
+        data.cifar10(train=False, verbose=False)
+    assert _snapshot(mine) == before
