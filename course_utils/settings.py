@@ -70,11 +70,9 @@ def full_cifar10_available() -> bool:
 
 
 def describe_run() -> str:
-    """One line for a notebook's setup cell: fast mode or a learner's run (chapter 01)."""
-    if fast_mode():
-        return ("fast mode (CI): True — runs are shrunk to a quick check; unset CI and "
-                "COURSE_FAST for a learner's run (chapter 01)")
-    return "fast mode (CI): False — a learner's run, sized in each notebook's run-size cell"
+    """The line every notebook's setup cell prints, ``fast mode (CI): True`` or ``False``
+    (chapter 01 explains fast mode; each notebook's run-size cell sizes its runs)."""
+    return f"fast mode (CI): {fast_mode()}"
 
 
 def offline() -> bool:
