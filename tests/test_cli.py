@@ -426,16 +426,18 @@ def test_help_is_laid_out_in_two_columns_within_100_characters():
 
 
 def test_version_and_signal_handlers_only_for_the_real_program(monkeypatch, capsys):
-    installed = []
+    installed, hook = [], threading.excepthook
     monkeypatch.setattr(interrupts, "install", lambda: installed.append(True))
+    monkeypatch.setattr(threading, "excepthook", hook)  # put back after the test
     with pytest.raises(SystemExit) as info:
         cli.main(["--version"])
     assert info.value.code == 0 and capsys.readouterr().out == f"course_utils {__version__}\n"
-    assert installed == []  # called from Python (a notebook, a test): handlers untouched
+    assert installed == [] and threading.excepthook is hook  # a notebook, a test: untouched
     monkeypatch.setattr(sys, "argv", ["python -m course_utils", "--version"])
     with pytest.raises(SystemExit):
         cli.main()
     assert installed == [True] and capsys.readouterr().out == f"course_utils {__version__}\n"
+    assert threading.excepthook is not hook  # the program: thread write failures kept quiet
 
 
 def test_each_value_check_accepts_and_rejects_naming_the_value(monkeypatch, tmp_path, capsys):
@@ -694,3 +696,14 @@ def test_python_m_and_the_console_script_behave_the_same(tmp_path):
         assert got[("train", "--epochs", "0")] == want[("train", "--epochs", "0")], name
         for sig in (signal.SIGINT, signal.SIGTERM):
             assert got[sig][0] == want[sig][0] and got[sig][2].startswith("interrupted; "), name
+
+
+def test_only_write_failures_of_threads_are_kept_quiet(monkeypatch):
+    shown = []
+    monkeypatch.setattr(threading, "excepthook", shown.append)
+    cli._quiet_thread_write_failures()
+    for exc in (OSError(errno.ENOSPC, "No space left on device"), OSError(errno.EIO, "I/O"),
+                RuntimeError("a bug")):
+        threading.excepthook(types.SimpleNamespace(exc_value=exc))
+    assert [type(a.exc_value) for a in shown] == [OSError, RuntimeError]
+    assert shown[0].exc_value.errno == errno.EIO
