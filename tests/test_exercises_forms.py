@@ -80,6 +80,13 @@ def _train_step_rounded(model, optimizer, loss_fn, x, y):
     return round(loss.item(), 4)
 
 
+def _predict_batches(n, batch_size, drop_last):
+    full, rest = divmod(n, batch_size)
+    if drop_last or rest == 0:
+        return np.int64(full), np.int64(batch_size if full else 0)
+    return full + 1, rest
+
+
 def _pil_resize(path):
     return T.ToTensor()(Image.open(path).convert("RGB").resize((32, 32))).unsqueeze(0)
 
@@ -92,6 +99,7 @@ CORRECT = [
     (4, "q3", T.Compose([T.Compose([T.Resize(64), T.RandomCrop(48)]), T.ToTensor(),
                          T.Normalize([0.5] * 3, [0.5] * 3)])),
     (5, "q1", [157, 16]), (5, "q1", np.array([157, 16])), (5, "q1", (np.int64(157), 16)),
+    (5, "q3", lambda n, b, d: list(_predict_batches(n, b, d))),
     (6, "q1", np.int64(3)), (6, "q2", np.int64(13)), (6, "q2", 13.0),
     (7, "q1", np.prod((64, 8, 8))), (7, "q1", torch.tensor(4096)), (7, "q3", np.int64(2432)),
     (7, "q2", _tudui_relu_nested()), (7, "q2", _tudui_functional_relu()),
@@ -284,11 +292,16 @@ def _cells(name):
 def test_every_chapter_and_appendix_has_an_exercise_in_its_notebook():
     for path in sorted((ROOT / "notebooks").glob("[01]*.ipynb")):
         number = int(path.name[:2])
-        text = "\n".join("".join(c["source"]) for c in _cells(path.name))
+        cells = _cells(path.name)
+        text = "\n".join("".join(c["source"]) for c in cells)
         assert f"chapter({number})" in text, path.name
-        ex = chapter(number)
-        for key in vars(ex):
-            assert f"ex.{key}.check(answer)" in text, (path.name, key)
+        for key, exercise in vars(chapter(number)).items():
+            at = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
+                  and f"ex.{key}.check(answer)" in "".join(c["source"])]
+            assert len(at) == 1, (path.name, key)
+            above = cells[at[0] - 1]
+            assert above["cell_type"] == "markdown", (path.name, key)
+            assert " ".join(exercise.prompt.split()) in " ".join("".join(above["source"]).split())
 
 
 def test_the_v2_pipeline_of_notebook_4_passes_4_3(capsys):
