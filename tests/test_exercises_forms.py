@@ -373,3 +373,44 @@ def test_the_new_run_messages_speak_chinese(capsys):
     out = capsys.readouterr().out
     assert "秒内没有结束" in out and "sys.exit()" in out and "抛出了 KeyError" in out
     assert not i18n.MISSED, i18n.MISSED
+
+
+class _Hostile:
+    """Compares, hashes, prints and iterates badly."""
+
+    def __eq__(self, other):
+        raise RuntimeError("no comparing")
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        raise RuntimeError("no printing")
+
+    def __iter__(self):
+        raise RuntimeError("no iterating")
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("no calling")
+
+
+ODD_ANSWERS = [None, 0, -1, float("nan"), "", "answer", [], {}, set(), (1, 2, 3),
+               np.array([1, 2]), torch.ones(3), torch.tensor(True), object(), _Hostile(),
+               lambda *args, **kwargs: None, type("Nothing", (), {})]
+
+
+@pytest.mark.parametrize("ex", [e for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+                                for e in vars(chapter(n)).values()], ids=lambda e: e.key)
+def test_odd_answers_get_a_message_never_an_exception(ex, capsys):
+    from dataclasses import replace
+
+    from course_utils.exercises import i18n
+
+    zh = replace(ex, lang="zh")
+    i18n.MISSED.clear()
+    for answer in ODD_ANSWERS:
+        assert not ex.check(answer), (ex.key, answer.__class__)
+        out = capsys.readouterr().out
+        assert out.startswith(f"✗ Exercise {ex.key}:") and out.count("\n") == 1, out
+        assert not zh.check(answer)
+        assert capsys.readouterr().out.startswith(f"✗ 练习 {ex.key}")
+    assert not i18n.MISSED, i18n.MISSED
