@@ -11,6 +11,7 @@ from torchvision import transforms
 
 from course_utils import data
 from course_utils.exercises import Exercise, _short, call, expect
+from course_utils.exercises.i18n import N_
 
 
 def _photo_dataset_checks(cls):
@@ -178,7 +179,7 @@ def _check_q3(cls):
         with_transform = call(f"{cls.__name__}(root_dir, 'mixed_image', 'mixed_label', "
                               "transform=...)", cls, str(root), "mixed_image", "mixed_label",
                               transform=_SPEC)
-        first = call("ds[0] with a transform", with_transform.__getitem__, 0)
+        first = call(N_("ds[0] with a transform"), with_transform.__getitem__, 0)
         expect(isinstance(first[0], torch.Tensor),
                "with transform=Compose([Resize((40, 40)), ToTensor()]) an item's image should "
                f"be a tensor, got {type(first[0]).__name__}: apply self.transform to the "

@@ -7,6 +7,7 @@ from torchvision.transforms import v2
 
 from course_utils import data
 from course_utils.exercises import Exercise, _short, as_number, call, close, expect
+from course_utils.exercises.i18n import N_
 
 
 def _check_q1(answer):
@@ -116,7 +117,7 @@ def _check_q3(answer):
            "into a tensor first (ToTensor(), then Normalize).")
     torch.manual_seed(0)
     for img in _own_images():
-        out = call(f"answer(a {img.size[0]}×{img.size[1]} PIL image)", answer, img)
+        out = call(N_(f"answer(a {img.size[0]}×{img.size[1]} PIL image)"), answer, img)
         expect(isinstance(out, torch.Tensor) and out.dtype == torch.float32,
                f"on a {img.size[0]}×{img.size[1]} image the result is {type(out).__name__}, "
                "not a float tensor: ToTensor() must come before Normalize.")
@@ -131,7 +132,7 @@ def _check_q3(answer):
                f"on a {img.size[0]}×{img.size[1]} image the 48×48 output is not a crop of "
                "the image resized to a shorter side of 64 — check the order and the sizes.")
     wide = _own_images()[0]
-    crops = [call("answer(the same image) six times", answer, wide) for _ in range(6)]
+    crops = [call(N_("answer(the same image) six times"), answer, wide) for _ in range(6)]
     expect(any(not torch.equal(crops[0], c) for c in crops[1:]),
            "six calls on the same image gave the same crop: use RandomCrop, which picks a "
            "new place every call (CenterCrop always takes the middle).")

@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.exercises import Exercise, _short, as_number, call, expect
+from course_utils.exercises.i18n import N_
 
 #: The course's 5×5 input and 3×3 kernel (P17).
 INPUT = torch.tensor([[1, 2, 0, 3, 1],
@@ -107,7 +108,7 @@ _SIZES = [(5, 5, 3, 3), (4, 7, 2, 3), (6, 3, 1, 1), (8, 8, 5, 2), (3, 3, 3, 3), 
 def _check_q4(answer):
     expect(callable(answer) and not isinstance(answer, type),
            f"`answer` should be your function corr2d (no parentheses), got {_short(answer)}.")
-    course = call("corr2d(the course's 5×5 input, 3×3 kernel)", answer, INPUT.float(),
+    course = call(N_("corr2d(the course's 5×5 input, 3×3 kernel)"), answer, INPUT.float(),
                   KERNEL.float())
     expect(isinstance(course, torch.Tensor),
            f"corr2d should return a tensor, got {type(course).__name__}.")
@@ -117,7 +118,7 @@ def _check_q4(answer):
         for h, w, kh, kw in _SIZES]
     for x, k in cases:
         want = F.conv2d(x[None, None], k[None, None])[0, 0]
-        got = call(f"corr2d(a {tuple(x.shape)} input, a {tuple(k.shape)} kernel)", answer,
+        got = call(N_(f"corr2d(a {tuple(x.shape)} input, a {tuple(k.shape)} kernel)"), answer,
                    x.clone(), k.clone())
         expect(isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(want.shape),
                f"for a {tuple(x.shape)} input and a {tuple(k.shape)} kernel the output should "

@@ -72,7 +72,7 @@ def _check_q2(answer):
            f"`answer` should be an nn.Sequential, got {type(answer).__name__}.")
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(7))
     try:
-        out = call("answer(a (2, 3, 32, 32) batch)", answer, x)
+        out = call(N_("answer(a (2, 3, 32, 32) batch)"), answer, x)
     except RuntimeError as exc:
         raise AssertionError(f"a (2, 3, 32, 32) batch does not go through: {exc}") from None
     expect(isinstance(out, torch.Tensor) and out.shape == (2, 10),

@@ -28,7 +28,7 @@ def _check_q1(fn):
         targets[: n // 2] = outputs[: n // 2].argmax(1)
         expected = sum(int(max(range(10), key=lambda j, r=row: r[j]) == t)
                        for row, t in zip(outputs.tolist(), targets.tolist(), strict=True)) / n
-        got = call(f"accuracy(outputs of shape ({n}, 10), targets)", fn, outputs, targets)
+        got = call(N_(f"accuracy(outputs of shape ({n}, 10), targets)"), fn, outputs, targets)
         expect(not isinstance(got, torch.Tensor), "it returns a tensor, as the original printed "
                "(tensor(0.4500)); turn it into a Python float with .item() or float().")
         expect(isinstance(got, float), f"return a float, got {type(got).__name__}.")

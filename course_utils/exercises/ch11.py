@@ -12,6 +12,7 @@ from PIL import Image
 
 from course_utils.data import CIFAR10_CLASSES, demo_image
 from course_utils.exercises import Exercise, _short, call, expect
+from course_utils.exercises.i18n import N_
 
 #: resampling filters a learner may use to shrink the whole photo (Resize((32, 32)) uses
 #: BILINEAR; PIL's own img.resize((32, 32)) uses BICUBIC)
@@ -26,7 +27,7 @@ def _check_q1(fn):
             path = Path(tmp) / f"dog_{mode}.png"
             photo.convert(mode).save(path)
             try:
-                x = call(f"preprocess(a {mode} photo)", fn, str(path))
+                x = call(N_(f"preprocess(a {mode} photo)"), fn, str(path))
             except (RuntimeError, ValueError, TypeError) as exc:
                 expect(mode == "RGB", f"preprocess(a {mode} photo) raised "
                        f"{type(exc).__name__}: {str(exc)[:80]} — open every photo as RGB: "
@@ -83,7 +84,7 @@ def _check_q2(fn):
         probs = np.exp(z - z.max())
         probs /= probs.sum()
         order = np.argsort(-probs)[:3]
-        got = call("top3(logits of shape (1, 10))", fn, logits)
+        got = call(N_("top3(logits of shape (1, 10))"), fn, logits)
         expect(isinstance(got, list) and len(got) == 3,
                f"return a list of 3 (class name, probability) pairs, got {got!r:.80}.")
         names = [pair[0] for pair in got]
@@ -149,7 +150,7 @@ def _check_q3(fn):
     with tempfile.TemporaryDirectory() as tmp:
         gpu_file = save_with_device_tag(weights, Path(tmp) / "from_gpu.pt", "cuda:0")
         try:
-            loaded = call("load_on_cpu(a file saved on a GPU)", fn, str(gpu_file))
+            loaded = call(N_("load_on_cpu(a file saved on a GPU)"), fn, str(gpu_file))
         except RuntimeError as exc:
             raise AssertionError(f"loading a GPU-saved file on this machine fails "
                                  f"({str(exc).splitlines()[0][:90]}…): pass map_location.") \
@@ -163,7 +164,7 @@ def _check_q3(fn):
         torch.save({"w": torch.ones(1), "x": _Sneaky()}, trap)
         TRIPPED.clear()
         try:
-            call("load_on_cpu(a file from the internet)", fn, str(trap))
+            call(N_("load_on_cpu(a file from the internet)"), fn, str(trap))
         except Exception:  # noqa: BLE001 — refusing the file is the right answer
             pass
         expect(not TRIPPED, "a file from the internet just ran code while loading: keep "

@@ -5,6 +5,7 @@ from torch import nn
 from torch.utils.data.distributed import DistributedSampler
 
 from course_utils.exercises import Exercise, _short, call, expect
+from course_utils.exercises.i18n import N_
 from course_utils.models import Tudui
 
 #: (items, world size) the checker tries every rank of
@@ -119,7 +120,7 @@ def _check_q2(fn):
             model = make()
         wrapped = _Wrapper(model).state_dict()  # keys "module.…" as DDP saves them
         name = make.__name__.lstrip("_")
-        what = f"strip_module(the DDP state_dict of a {name})"
+        what = N_(f"strip_module(the DDP state_dict of a {name})")
         got = call(what, fn, dict(wrapped))
         expect(isinstance(got, dict), f"{what} returned {type(got).__name__}; return a dict.")
         want = model.state_dict()
@@ -135,7 +136,7 @@ def _check_q2(fn):
         fresh = make()
         fresh.load_state_dict(got)
     plain = Tudui().state_dict()
-    got = call("strip_module(a state_dict without the prefix)", fn, dict(plain))
+    got = call(N_("strip_module(a state_dict without the prefix)"), fn, dict(plain))
     expect(isinstance(got, dict) and set(got) == set(plain),
            "a state_dict saved without DDP has no 'module.' prefix: leave such keys as they "
            "are.")
