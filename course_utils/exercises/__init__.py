@@ -61,10 +61,6 @@ def expect(condition: bool, message: str) -> None:
 
 
 # ------------------------------------------------------------------ judging helpers
-def _step_of(ident: int | None = None) -> tuple[str, str] | None:
-    return _STEPS.get(threading.get_ident() if ident is None else ident)
-
-
 #: thread id -> (what the checker is running, "running" | "returned"): the catch-all names it
 _STEPS: dict[int, tuple[str, str]] = {}
 
@@ -83,7 +79,7 @@ def call(what: str, fn: Callable, *args, **kwargs):
     try:
         result = fn(*args, **kwargs)
     except AssertionError as exc:
-        raise LearnerAssertion(f"AssertionError: {exc}") from exc
+        raise LearnerAssertion(str(exc)) from exc
     _STEPS[ident] = (what, "returned")
     return result
 
@@ -102,7 +98,7 @@ def as_number(answer: Any, what: str = "") -> float | int:
                f"give one number, not an array of shape {tuple(answer.shape)}.")
         answer = answer.item()  # NumPy scalar or 0-d array -> Python number
     expect(not isinstance(answer, str),
-           f"give {what} as a number, not the text {answer!r} (leave out the quotes).")
+           f"give {what} as a number, not the text {_short(answer)} (leave out the quotes).")
     expect(isinstance(answer, numbers.Real) and not isinstance(answer, bool),
            f"give {what} as a number, got {type(answer).__name__}.")
     return answer
@@ -206,7 +202,7 @@ def run_limited(checker: Callable[[Any], None], answer: Any, seconds: float):
         thread.join(1.0)
         return KeyboardInterrupt(), box.get("step"), False
     if thread.is_alive():
-        step = _step_of(thread.ident)
+        step = _STEPS.get(thread.ident)
         _throw_into(thread)
         thread.join(1.0)
         return None, step, True
@@ -273,6 +269,7 @@ class Exercise:
             return Checked(False)
         exc, step, timed_out = run_limited(self.checker, answer, self.time_limit)
         what, state = step or (None, None)
+        kind = "AssertionError" if isinstance(exc, LearnerAssertion) else type(exc).__name__
         if timed_out:
             where = what or N_("the check")
             self._say(f"✗ Exercise {self.key}: your code did not finish within "
@@ -293,14 +290,13 @@ class Exercise:
             self._say(f"✗ Exercise {self.key}: the check was interrupted (KeyboardInterrupt "
                       f"while running {what or N_('the check')}).")
         elif what and state == "running":
-            self._say(f"✗ Exercise {self.key}: {what} raised {type(exc).__name__}: "
-                      f"{_cut(exc)}")
+            self._say(f"✗ Exercise {self.key}: {what} raised {kind}: {_cut(exc)}")
         elif what:
             self._say(f"✗ Exercise {self.key}: could not check what {what} returned "
-                      f"({type(exc).__name__}: {_cut(exc)}).")
+                      f"({kind}: {_cut(exc)}).")
         else:  # a learner's odd value must not crash the checker
             self._say(f"✗ Exercise {self.key}: could not check {type(answer).__name__} "
-                      f"({type(exc).__name__}: {_cut(exc)}).")
+                      f"({kind}: {_cut(exc)}).")
         return Checked(False)
 
     def hint(self) -> None:
