@@ -182,7 +182,10 @@ class Lab:
             except OSError:
                 return False
 
-        wait(f"JupyterLab at {self.base}", ready, timeout)
+        try:
+            wait(f"JupyterLab at {self.base}", ready, timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the server's log ends:\n{self.output()}") from None
 
     def output(self) -> str:
         self.log.flush()
