@@ -63,7 +63,7 @@ def main(argv=None) -> dict:
                                                 normalize=normalize, augment=recipe.augment,
                                                 drop_last=recipe.drop_last)
             test_loader = loaders.TensorLoader(xt, yt, batch_size=1000, normalize=normalize)
-        model = recipes.build_model(recipe)
+        model = recipes.build_network(recipe)
         optimizer = recipes.build_optimizer(recipe, model)
         scheduler = recipes.build_scheduler(recipe, optimizer, len(train_loader))
         loss_fn = recipes.build_loss(recipe)

@@ -45,7 +45,7 @@ def until(loader, deadline: float):
 
 def fresh(recipe):
     """``(model, optimizer, loss_fn)`` built new from ``recipe``."""
-    model = recipes.build_model(recipe)
+    model = recipes.build_network(recipe)
     return model, recipes.build_optimizer(recipe, model), recipes.build_loss(recipe)
 
 
@@ -146,7 +146,7 @@ def main(argv=None) -> dict:
     with _common.measure(load):
         dataset, _ = _common.cifar10_split(True, allow_sample=not args.require_full)
         train_loader, test_loader, _ = recipes.build_loaders(recipe, limit=args.limit)
-    params = models.count_parameters(recipes.build_model(recipe))
+    params = models.count_parameters(recipes.build_network(recipe))
     print(f"recipe {args.recipe}: {recipe.model} ({params:,} parameters), precision "
           f"{precision} ({why}), {len(train_loader.dataset):,} training images, budgets "
           f"{args.budgets} s, {threads} threads", flush=True)

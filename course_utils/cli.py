@@ -5,8 +5,11 @@
     python -m course_utils predict data/demo-images/dog.png --topk 3
 
 Read it top to bottom: value checks, the parser, the commands. A bad value ends here with a
-one-line message and exit code 2. ``train`` turns the options into one
-:class:`~course_utils.recipes.TrainSettings`; :mod:`course_utils.recipes` does the rest.
+one-line message and exit code 2. The device is resolved once, here (``--device``);
+``train`` hands the options to :func:`course_utils.recipes.prepare`, which reads a resumed
+run's checkpoint and returns the :class:`~course_utils.recipes.Run` (its folder is what an
+interrupted run reports); :mod:`course_utils.recipes` does the rest. Errors from below name
+settings as Python does (``lr``); this module spells them as options (``--lr``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import argparse
 import math
 import sys
 import threading
-import time
 from functools import partial
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from course_utils import __version__, devices, distributed, files, interrupts, r
 from course_utils.checkpoints import CheckpointError
 from course_utils.data import CIFAR10_CLASSES
 from course_utils.download import CACHE_FIX, ChecksumError, OfflineError
+from course_utils.engine import NamesSettings
 from course_utils.models import MODELS
 from course_utils.predict import load_trained, predict_image
 from course_utils.settings import cache_dir
@@ -183,23 +186,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------------------- commands
-def train(args) -> int:
-    # under torchrun: join the job (one device per process), leave it however this ends
-    with distributed.process_group(args.device) as device:
-        # the one read: rank 0 reads the checkpoint, every process gets the same copy
-        start = distributed.share(call=lambda: recipes.read_run(args.resume)) \
-            if args.resume else None
-        settings = recipes.make_settings(
-            args.recipe, start=start, model=args.model, epochs=args.epochs,
-            batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, limit=args.limit,
-            seed=args.seed, precision=args.precision, device=device, data_dir=args.data_dir,
-            logdir=args.logdir, run_name=args.run_name, resume=args.resume,
-            progress=not args.no_progress)
-        run_dir, history = recipes.train(settings, start)
-        if history and distributed.is_main():
-            print(f"done: test accuracy {history[-1]['test_accuracy']:.4f} after epoch "
-                  f"{history[-1]['epoch']}; checkpoint {run_dir / 'checkpoints' / 'last.pt'}; "
-                  f"TensorBoard: tensorboard --logdir {run_dir.parent}")
+def prepare(args, device) -> recipes.Run:
+    """The run the options ask for (a resumed run's checkpoint read once, by rank 0)."""
+    return recipes.prepare(
+        args.recipe, resume=args.resume, model=args.model, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, limit=args.limit,
+        seed=args.seed, precision=args.precision, device=device, data_dir=args.data_dir,
+        logdir=args.logdir, run_name=args.run_name, progress=not args.no_progress)
+
+
+def train(run: recipes.Run) -> int:
+    run_dir, history = recipes.train(run)
+    if history and distributed.is_main():
+        print(f"done: test accuracy {history[-1]['test_accuracy']:.4f} after epoch "
+              f"{history[-1]['epoch']}; checkpoint {run_dir / 'checkpoints' / 'last.pt'}; "
+              f"TensorBoard: tensorboard --logdir {run_dir.parent}")
     return 0
 
 
@@ -225,21 +226,33 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         interrupts.install()
         _quiet_thread_write_failures()
-    started, args = time.time(), None
+    args, run = None, None
     try:
         args = build_parser().parse_args(argv)
-        return train(args) if args.command == "train" else predict(args)
+        if args.command == "predict":
+            return predict(args)
+        # under torchrun: join the job (one device per process), leave it however this ends
+        with distributed.process_group(args.device) as device:
+            run = prepare(args, device)
+            return train(run)
     except KeyboardInterrupt as exc:  # Ctrl+C, SIGTERM
-        return interrupts.report(exc, _after_interrupt(args, started))
+        return interrupts.report(exc, _after_interrupt(args, run))
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError,
             CheckpointError, OfflineError, ChecksumError) as exc:
-        message, code = str(exc), 2  # a bad option or input
+        message, code = _spelled(exc), 2  # a bad option or input
     except FloatingPointError as exc:
-        message, code = str(exc), 1  # training diverged
+        message, code = _spelled(exc), 1  # training diverged
     except OSError as exc:
         message, code = _write_failure(args, exc), 1  # disk full, read-only, …
     print(f"python -m course_utils {args.command}: error: {message}", file=sys.stderr)
     return code
+
+
+def _spelled(exc: Exception) -> str:
+    """The error's message, the settings it names (``{lr}``) spelled as options (``--lr``)."""
+    if isinstance(exc, NamesSettings):
+        return exc.worded(lambda name: "--" + name.replace("_", "-"))
+    return str(exc)
 
 
 def _write_failure(args, exc: OSError) -> str:
@@ -290,15 +303,13 @@ def _quiet_thread_write_failures() -> None:
     threading.excepthook = hook
 
 
-def _after_interrupt(args, started: float) -> str:
-    """What an interrupted command leaves behind and how to go on, in words."""
+def _after_interrupt(args, run: recipes.Run | None) -> str:
+    """What an interrupted command leaves behind and how to go on, in words: the run's own
+    folder (a resumed one, or the one ``train`` made) — known, never guessed."""
     if args is None or args.command != "train":
         return "nothing was written."
-    runs = [args.resume] if args.resume else sorted(
-        (d for d in (args.logdir.iterdir() if args.logdir.is_dir() else ())
-         if d.is_dir() and d.stat().st_mtime >= started - 1), key=lambda d: d.stat().st_mtime)
-    saved = [d for d in runs if any((d / "checkpoints").glob("epoch_*.pt"))]
-    if saved:
+    folder = run.folder if run is not None else args.resume
+    if folder is not None and any((folder / "checkpoints").glob("epoch_*.pt")):
         return ("the last finished epoch's checkpoint is kept: continue with "
-                f"python -m course_utils train --resume {saved[-1]}")
+                f"python -m course_utils train --resume {folder}")
     return "no epoch had finished, so no checkpoint is kept: start again."

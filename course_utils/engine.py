@@ -22,7 +22,9 @@ logs and saves; checkpoints hold the plain model's weights (no ``module.`` prefi
 from __future__ import annotations
 
 import math
+import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -33,6 +35,27 @@ from tqdm.auto import tqdm
 from course_utils import checkpoints, distributed
 from course_utils.devices import synchronize
 from course_utils.files import atomic_copy, remove_stale_temporaries
+
+
+class NamesSettings:
+    """An error whose message names settings as ``{lr}``, ``{model}``: ``str()`` shows them by
+    their Python names (``lr``), :meth:`worded` as a caller spells them (the command line:
+    ``--lr``). ``args`` keep the placeholders, so the error survives pickling (torchrun)."""
+
+    def worded(self, spell) -> str:
+        """The message with every ``{name}`` replaced by ``spell(name)``."""
+        return re.sub(r"\{([a-z_]+)\}", lambda m: spell(m.group(1)), str(self.args[0]))
+
+    def __str__(self) -> str:
+        return self.worded(lambda name: name)
+
+
+class SettingError(NamesSettings, ValueError):
+    """A setting that cannot be used (``make_settings``, ``fit``), named as a Python keyword."""
+
+
+class DivergedError(NamesSettings, FloatingPointError):
+    """The loss became NaN/inf; the message names the settings to change."""
 
 
 def train_one_epoch(model, loader, loss_fn, optimizer, device, *, scheduler=None,
@@ -89,10 +112,9 @@ def _global_mean(loss: torch.Tensor) -> float:
 
 def _check_finite(value: float, step: int) -> None:
     if not math.isfinite(value):
-        raise FloatingPointError(
+        raise DivergedError(
             f"training diverged: the loss became {value} by step {step}. Lower the learning "
-            "rate (e.g. --lr 0.01) or add BatchNorm (--model tudui-bn), then start again."
-        )
+            "rate (e.g. {lr} 0.01) or add BatchNorm ({model} tudui-bn), then start again.")
 
 
 def evaluate(model, loader, loss_fn=None, device=None,
@@ -182,12 +204,14 @@ def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn, de
     if start_epoch >= epochs and main:
         print(f"[course_utils] already trained for {start_epoch} epoch(s) ≥ epochs={epochs}; "
               "nothing to do (ask for more epochs to continue).")
+    loop = _Loop(loss_fn=loss_fn, device=device, epochs=epochs, log_every=log_every,
+                 progress=progress, verbose=verbose, amp_dtype=amp_dtype)
     try:
         for epoch in range(start_epoch, epochs):
             distributed.set_epoch(train_loader, epoch)
-            record, step = _one_epoch(model, train_loader, test_loader, loss_fn, optimizer,
-                                      scheduler, device, writer, step, log_every, progress,
-                                      verbose, epoch, epochs, amp_dtype)
+            record, step = _train_and_measure(
+                loop, model, train_loader, test_loader, optimizer, scheduler, writer=writer,
+                step=step, epoch=epoch)
             history.append(record)
             if run_dir is not None:
                 rng_state = _rng_states()  # every process takes part
@@ -203,13 +227,28 @@ def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn, de
     return history
 
 
-def _one_epoch(model, train_loader, test_loader, loss_fn, optimizer, scheduler, device,
-               writer, step, log_every, progress, verbose, epoch, epochs,
-               amp_dtype) -> tuple[dict, int]:
+@dataclass(frozen=True)
+class _Loop:
+    """What stays the same in every epoch of one :func:`fit`."""
+
+    loss_fn: nn.Module
+    device: torch.device
+    epochs: int
+    log_every: int
+    progress: bool
+    verbose: bool
+    amp_dtype: torch.dtype | None
+
+
+def _train_and_measure(loop: _Loop, model, train_loader, test_loader, optimizer, scheduler, *,
+                       writer, step: int, epoch: int) -> tuple[dict, int]:
+    """One epoch of :func:`fit`: train, then evaluate; returns ``(history record, step)``."""
+    loss_fn, device, epochs, amp_dtype = loop.loss_fn, loop.device, loop.epochs, loop.amp_dtype
     t0 = time.perf_counter()
     train_loss, step = train_one_epoch(
         model, train_loader, loss_fn, optimizer, device, scheduler=scheduler, writer=writer,
-        step=step, log_every=log_every, progress=progress, desc=f"epoch {epoch + 1}/{epochs}",
+        step=step, log_every=loop.log_every, progress=loop.progress,
+        desc=f"epoch {epoch + 1}/{epochs}",
         amp_dtype=amp_dtype)
     synchronize(device)
     seconds = time.perf_counter() - t0
@@ -220,7 +259,7 @@ def _one_epoch(model, train_loader, test_loader, loss_fn, optimizer, scheduler, 
         "lr": float(optimizer.param_groups[0]["lr"]), "seconds": seconds,
         "images_per_second": _count(train_loader) / seconds,
     }
-    if verbose:
+    if loop.verbose:
         print(f"epoch {epoch + 1}/{epochs}: train loss {train_loss:.4f}, test loss "
               f"{metrics['loss']:.4f}, test accuracy {metrics['accuracy']:.4f} "
               f"({seconds:.1f} s)")

@@ -3,10 +3,17 @@ a recipe into a run (model, optimizer, scheduler, loss, loaders) and train it.
 
 The three layers of ``python -m course_utils train``, settings flowing down only:
 
-1. :mod:`course_utils.cli` parses the options into one :class:`TrainSettings`
-   (:func:`make_settings`);
-2. this module builds the run from it (:func:`build_run`) and trains it (:func:`train`);
+1. :mod:`course_utils.cli` parses the options (the device resolved once, there) and hands
+   them to :func:`prepare`;
+2. this module prepares the :class:`Run` — reads the checkpoint of a run to resume (once),
+   resolves the :class:`TrainSettings` (:func:`make_settings`) — builds its parts
+   (:func:`build_parts`), makes its folder and trains it (:func:`train`);
 3. :func:`course_utils.engine.fit` runs the loop on the objects it is given.
+
+"Run" means one training run throughout: its folder (``run.folder``, made by
+:func:`course_utils.runs.new_run_dir`) holds its TensorBoard logs and ``checkpoints/``.
+Errors name settings as :func:`make_settings` takes them (``lr``); the command line spells
+them as its options (``--lr``, :class:`course_utils.engine.SettingError`).
 
 Under ``torchrun`` (process group set up, :mod:`course_utils.distributed`) every process
 builds the same run on its shard of the training set: ``batch_size`` is per process, so the
@@ -15,7 +22,7 @@ global batch is ``batch_size × WORLD_SIZE`` (see :func:`train`).
 >>> settings = make_settings("original", epochs=1, limit=200, device="cpu")
 >>> settings.recipe.lr, settings.recipe.batch_size
 (0.01, 64)
->>> # run_dir, history = train(settings)
+>>> # run_dir, history = train(Run(settings))
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from torch.utils.data import DataLoader, Subset
 
 from course_utils import checkpoints, data, distributed, engine, models
 from course_utils.devices import PRECISION_CHOICES, PRECISIONS, pick_device, precision_choice
+from course_utils.engine import NamesSettings, SettingError
 from course_utils.loaders import CIFAR10_MEAN, CIFAR10_STD, TensorLoader
 from course_utils.runs import new_run_dir
 from course_utils.settings import scaled
@@ -140,7 +148,7 @@ class TrainSettings:
     data_dir: Path | None      # folder with cifar10-jpg/ (None: the data layer's default)
     logdir: Path               # parent of the new run folder
     run_name: str | None       # suffix of the new run folder (None: the recipe's name)
-    resume: Path | None        # the run folder to continue (None: a new run)
+    resume: Path | None        # the folder of the run to continue (None: a new run)
     progress: bool             # progress bars
 
     @property
@@ -150,7 +158,7 @@ class TrainSettings:
         return {"recipe": values.pop("name"), **values, "limit": self.limit, "seed": self.seed}
 
 
-def make_settings(recipe: str | None = None, *, start: dict | None = None,
+def make_settings(recipe: str | None = None, *, checkpoint: dict | None = None,
                   model: str | None = None, epochs: int | None = None,
                   batch_size: int | None = None, lr: float | None = None,
                   momentum: float | None = None, limit: int | None = None,
@@ -158,25 +166,28 @@ def make_settings(recipe: str | None = None, *, start: dict | None = None,
                   data_dir=None, logdir="runs",
                   run_name: str | None = None, resume=None,
                   progress: bool = True) -> TrainSettings:
-    """The settings of a run: what is chosen here, else (when ``start``, the checkpoint of
-    the run to ``resume``, is given) the run's stored settings, else the recipe's ("improved"
-    unless named; epochs: the recipe's, 1 in fast mode; seed 0).
+    """The settings of a run: what is chosen here, else (when ``checkpoint``, the newest
+    checkpoint of the run to ``resume``, is given) the run's stored settings, else the
+    recipe's ("improved" unless named; epochs: the recipe's, 1 in fast mode; seed 0).
+
+    ``device``: a ``torch.device`` is used as it is (the command line resolved it); a name
+    (``"auto"``, ``"cuda:1"`` …) is resolved here by :func:`~course_utils.devices.pick_device`.
 
     ``precision`` (``auto``, ``float32``, ``bfloat16``) is what is asked for; the run decides
     on its device (:func:`course_utils.devices.precision_choice`), also when resumed.
 
-    Raises ``ValueError`` for an unknown recipe, model, precision or device, and for a resumed
-    run whose stored settings a choice contradicts.
+    Raises ``ValueError`` for an unknown recipe, model, precision or device, and
+    :class:`~course_utils.engine.SettingError` (a ``ValueError`` naming the setting) for a
+    choice that contradicts a resumed run or the recipe.
     """
     chosen = dict(recipe=recipe, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
                   momentum=momentum, limit=limit, seed=seed, precision=precision)
-    stored = start["config"] if start is not None else {}
+    stored = checkpoint["config"] if checkpoint is not None else {}
     for key in FIXED_ON_RESUME:
         if chosen[key] is not None and key in stored and chosen[key] != stored[key]:
-            flag = "--" + key.replace("_", "-")
-            raise ValueError(
-                f"{resume} was trained with {flag} {stored[key]}; a resumed run keeps its "
-                f"settings. Leave out {flag}, or start a new run without --resume.")
+            raise SettingError(
+                f"{resume} was trained with {{{key}}} {stored[key]}; a resumed run keeps its "
+                f"settings. Leave out {{{key}}}, or start a new run without {{resume}}.")
     values = {"recipe": "improved", "limit": None, "seed": 0, **stored,
               **{k: v for k, v in chosen.items() if v is not None}}
     if values["recipe"] not in RECIPES:
@@ -190,7 +201,8 @@ def make_settings(recipe: str | None = None, *, start: dict | None = None,
     _check(chosen_recipe, stored, resume)
     return TrainSettings(
         recipe=chosen_recipe, limit=values["limit"], seed=values["seed"],
-        device=pick_device(device, verbose=False),
+        device=device if isinstance(device, torch.device) else pick_device(device,
+                                                                             verbose=False),
         data_dir=Path(data_dir) if data_dir is not None else None, logdir=Path(logdir),
         run_name=run_name, resume=Path(resume) if resume is not None else None,
         progress=progress)
@@ -198,24 +210,28 @@ def make_settings(recipe: str | None = None, *, start: dict | None = None,
 
 def _check(recipe: Recipe, stored: dict, resume) -> None:
     if stored and recipe.schedule != "none" and recipe.epochs != stored.get("epochs"):
-        raise ValueError(
+        raise SettingError(
             f"{resume} uses a {recipe.schedule} learning-rate schedule planned for "
-            f"{stored.get('epochs')} epochs, so --epochs cannot change on resume.")
+            f"{stored.get('epochs')} epochs, so {{epochs}} cannot change on resume.")
     if recipe.precision not in PRECISION_CHOICES:
         raise ValueError(f"unknown precision {recipe.precision!r}; use one of "
                          f"{', '.join(PRECISION_CHOICES)}.")
     if recipe.nesterov and recipe.momentum == 0:
-        raise ValueError(f"the {recipe.name} recipe uses Nesterov momentum, which needs a "
-                         "momentum above 0 (e.g. --momentum 0.9).")
+        raise SettingError(f"the {recipe.name} recipe uses Nesterov momentum, which needs a "
+                           "momentum above 0 (e.g. {momentum} 0.9).")
 
 
-def read_run(run_dir) -> dict:
+class ResumeError(NamesSettings, checkpoints.CheckpointError):
+    """A run folder that cannot be resumed (no checkpoint in it)."""
+
+
+def checkpoint_to_resume(run_dir) -> dict:
     """The newest checkpoint of a run made by :func:`train` — read once, to resume it."""
     found = checkpoints.load_latest(run_dir)
     if found is None:
-        raise checkpoints.CheckpointError(
+        raise ResumeError(
             f"{run_dir} has no readable checkpoint (checkpoints/last.pt or epoch_NNN.pt) to "
-            "resume from; pick a run folder that has one, or leave out --resume.")
+            "resume from; pick a run folder that has one, or leave out {resume}.")
     path, state = found
     if not isinstance(state.get("config"), dict):
         raise checkpoints.CheckpointError(
@@ -226,7 +242,7 @@ def read_run(run_dir) -> dict:
 
 
 # ------------------------------------------------------------------------ the builders
-def build_model(recipe: Recipe) -> nn.Module:
+def build_network(recipe: Recipe) -> nn.Module:
     """The recipe's network, in its memory layout."""
     model = models.build_model(recipe.model)
     if recipe.channels_last:
@@ -310,7 +326,7 @@ def _shard(n: int) -> int:
 
 
 @dataclass
-class Run:
+class Parts:
     """Everything :func:`course_utils.engine.fit` needs, built from a :class:`TrainSettings`."""
 
     model: nn.Module
@@ -322,7 +338,7 @@ class Run:
     normalize: tuple | None
 
 
-def build_run(settings: TrainSettings) -> Run:
+def build_parts(settings: TrainSettings) -> Parts:
     """Seed, then build loaders, model, optimizer, scheduler and loss for ``settings``."""
     torch.manual_seed(settings.seed)
     recipe = settings.recipe
@@ -330,48 +346,70 @@ def build_run(settings: TrainSettings) -> Run:
         train_loader, test_loader, normalize = build_loaders(
             recipe, limit=settings.limit, device=settings.device, data_dir=settings.data_dir,
             seed=settings.seed)
-    model = build_model(recipe)  # the same on every process (DDP copies rank 0's anyway)
+    model = build_network(recipe)  # the same on every process (DDP copies rank 0's anyway)
     if distributed.active():  # each process its own augmentation
         torch.manual_seed(settings.seed + distributed.rank())
     optimizer = build_optimizer(recipe, model)
     scheduler = build_scheduler(recipe, optimizer, len(train_loader))
-    return Run(model, optimizer, scheduler, build_loss(recipe), train_loader, test_loader,
-               normalize)
+    return Parts(model, optimizer, scheduler, build_loss(recipe), train_loader, test_loader,
+                 normalize)
 
 
-def train(settings: TrainSettings, start: dict | None = None) -> tuple[Path, list[dict]]:
-    """Build the run and train it with :func:`course_utils.engine.fit`; returns
-    ``(run folder, history)``. A new run folder is made under ``settings.logdir`` unless
-    ``settings.resume`` names the run that ``start`` (its checkpoint) continues.
+@dataclass
+class Run:
+    """One training run: its settings, the checkpoint it continues (None: a new run) and its
+    folder — the resumed run's own, or the new one :func:`train` makes (None until then)."""
+
+    settings: TrainSettings
+    checkpoint: dict | None = None
+    folder: Path | None = None
+
+
+def prepare(recipe: str | None = None, *, resume=None, **choices) -> Run:
+    """The run to train: the newest checkpoint of the run to ``resume`` read once (under
+    torchrun rank 0 reads it, every process gets the same copy), then :func:`make_settings`
+    with ``choices`` (its keywords). A resumed run's folder is known from here on."""
+    checkpoint = None
+    if resume is not None:
+        checkpoint = distributed.share(call=lambda: checkpoint_to_resume(resume))
+    settings = make_settings(recipe, checkpoint=checkpoint, resume=resume, **choices)
+    return Run(settings, checkpoint, settings.resume)
+
+
+def train(run: Run) -> tuple[Path, list[dict]]:
+    """Build the run's parts and train them with :func:`course_utils.engine.fit`; returns
+    ``(run folder, history)``. A new run's folder is made under ``settings.logdir`` and
+    stored in ``run.folder`` at once (the command line names it after Ctrl+C).
 
     Under torchrun (N processes): rank 0 makes the folder, prints and saves; every process
     trains on batches of ``recipe.batch_size``, so one step sees N × batch_size images (the
     global batch) at the same learning rate — see the scaling rule in the README.
     """
-    if (start is None) != (settings.resume is None):
-        raise ValueError("a resumed run needs both settings.resume (its folder) and start "
-                         "(its checkpoint, from read_run); a new run neither.")
+    settings = run.settings
+    if (run.checkpoint is None) != (settings.resume is None):
+        raise ValueError("a resumed run needs both settings.resume (its folder) and its "
+                         "checkpoint (prepare() reads it); a new run neither.")
     recipe, n = settings.recipe, distributed.world_size()
     main = distributed.is_main()
     precision, why = precision_choice(recipe.precision, settings.device.type)
     if main:  # the run's first line
         print(f"[course_utils] precision: {precision} ({why})", flush=True)
-    run = build_run(settings)
-    run_dir = settings.resume or distributed.share(
+    parts = build_parts(settings)
+    run.folder = settings.resume or distributed.share(
         call=lambda: new_run_dir(settings.logdir, settings.run_name or recipe.name))
     batch = f"batch {recipe.batch_size}" + (
         f" per process × {n} processes = {recipe.batch_size * n}" if n > 1 else "")
     if main:
-        print(f"[course_utils] model {recipe.model} ({models.count_parameters(run.model):,} "
-              f"parameters), {len(run.train_loader.dataset):,} training images, "
+        print(f"[course_utils] model {recipe.model} ({models.count_parameters(parts.model):,} "
+              f"parameters), {len(parts.train_loader.dataset):,} training images, "
               f"{recipe.epochs} epoch(s), lr {recipe.lr}, {batch}, device {settings.device}"
               f"{', ' + precision if precision != 'float32' else ''}, "
-              f"run folder {run_dir}")
+              f"run folder {run.folder}")
     history = engine.fit(
-        run.model, run.train_loader, run.test_loader, epochs=recipe.epochs,
-        optimizer=run.optimizer, loss_fn=run.loss_fn, scheduler=run.scheduler,
-        device=settings.device, run_dir=run_dir, start=start, model_name=recipe.model,
-        metadata={"config": settings.config, "normalize": run.normalize,
-                  "precision": precision},
-        progress=settings.progress, verbose=True, amp_dtype=PRECISIONS[precision])
-    return run_dir, history
+        parts.model, parts.train_loader, parts.test_loader, epochs=recipe.epochs,
+        optimizer=parts.optimizer, loss_fn=parts.loss_fn, scheduler=parts.scheduler,
+        device=settings.device, run_dir=run.folder, start=run.checkpoint,
+        model_name=recipe.model, progress=settings.progress, verbose=True,
+        metadata={"config": settings.config, "normalize": parts.normalize,
+                  "precision": precision}, amp_dtype=PRECISIONS[precision])
+    return run.folder, history

@@ -483,13 +483,13 @@ def test_each_value_check_accepts_and_rejects_naming_the_value(monkeypatch, tmp_
 
 
 def _fake_train(monkeypatch, history):
-    """recipes.train replaced: records (settings, start), returns a run folder and
-    ``history``."""
+    """recipes.train replaced: records (settings, checkpoint) of the run it is given,
+    returns a run folder and ``history``."""
     calls = []
 
-    def train(settings, start):
-        calls.append((settings, start))
-        return settings.resume or settings.logdir / "20260101-000000_x", history
+    def train(run):
+        calls.append((run.settings, run.checkpoint))
+        return run.settings.resume or run.settings.logdir / "20260101-000000_x", history
 
     monkeypatch.setattr(recipes, "train", train)
     return calls
@@ -532,9 +532,12 @@ def test_train_resume_reads_the_run_once_and_continues_it(monkeypatch, tmp_path,
     torch.manual_seed(0)
     path = checkpoints.save_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt",
                                        models.build_model("tudui"), epoch=2, config=config)
+    reads = []
+    read = recipes.checkpoint_to_resume
+    monkeypatch.setattr(recipes, "checkpoint_to_resume", lambda d: reads.append(d) or read(d))
     code, out, err = run_cli("train", "--resume", tmp_path / "run", "--epochs", "3",
                              "--device", "cpu")
-    assert (code, err) == (0, "")
+    assert (code, err) == (0, "") and reads == [tmp_path / "run"]  # read once
     (settings, start), = calls
     assert (start["epoch"], start["config"]) == (2, config)
     assert settings.resume == tmp_path / "run" and settings.recipe.epochs == 3
@@ -566,19 +569,23 @@ def test_predict_prints_the_top_k_of_each_photo(monkeypatch, tmp_path, run_cli):
 
 
 def test_an_interrupted_command_says_what_it_leaves_behind(monkeypatch, tmp_path, run_cli):
-    now = 1_000_000.0  # the command's start, fixed
-    monkeypatch.setattr(cli, "time", types.SimpleNamespace(time=lambda: now))
     logs = tmp_path / "runs"
 
-    def run(name, mtime, saved=True):
+    def run(name, saved=True):
         folder = logs / name
         (folder / "checkpoints").mkdir(parents=True)
         if saved:
             (folder / "checkpoints" / "epoch_001.pt").write_bytes(b"")
-        os.utime(folder, (mtime, mtime))
+        return folder
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
+
+    def interrupted_in(folder):  # recipes.train made the run's folder, then Ctrl+C
+        def train(run):
+            run.folder = folder
+            raise KeyboardInterrupt
+        return train
 
     def ask(*args):
         code, out, err = run_cli(*args)
@@ -596,16 +603,14 @@ def test_an_interrupted_command_says_what_it_leaves_behind(monkeypatch, tmp_path
         return err.rstrip().endswith(f"python -m course_utils train --resume {run_dir}")
 
     assert start_again(ask(*train))  # no run folder at all
-    run("c-old", now - 1.5)  # from before this command
+    other = run("b-other")  # saved, newer, but another command's: never guessed
     assert start_again(ask(*train))
-    run("b-start", now - 1)  # made within the second before the start: this command's
-    assert resume(ask(*train), logs / "b-start")
-    run("a-new", now + 5)
-    run("d-mid", now + 3)
-    run("e-unsaved", now + 9, saved=False)
-    assert resume(ask(*train), logs / "a-new")  # the newest with a checkpoint
-    monkeypatch.setattr(recipes, "read_run", interrupted)
-    assert resume(ask(*train, "--resume", logs / "c-old"), logs / "c-old")
+    monkeypatch.setattr(recipes, "train", interrupted_in(run("a-mine", saved=False)))
+    assert start_again(ask(*train))  # this command's folder, no epoch finished yet
+    monkeypatch.setattr(recipes, "train", interrupted_in(run("c-mine")))
+    assert resume(ask(*train), logs / "c-mine")
+    monkeypatch.setattr(recipes, "checkpoint_to_resume", interrupted)  # while reading it
+    assert resume(ask(*train, "--resume", other), other)
     monkeypatch.setattr(cli, "load_trained", interrupted)
     assert "nothing was written" in ask("predict", DOG)
     monkeypatch.setattr(cli, "build_parser", interrupted)

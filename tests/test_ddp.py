@@ -160,7 +160,7 @@ def _one_process(*, epochs: int, batch_size: int, limit: int, seed: int):
     the order the two-process job uses (DistributedSampler with one replica)."""
     settings = recipes.make_settings("original", epochs=epochs, batch_size=batch_size,
                                      limit=limit, seed=seed, device="cpu", progress=False)
-    run = recipes.build_run(settings)
+    run = recipes.build_parts(settings)
     dataset = run.train_loader.dataset
     train = DataLoader(dataset, batch_size, sampler=distributed.train_sampler(dataset, seed))
     threads = torch.get_num_threads()

@@ -299,8 +299,8 @@ def test_divergence_stops_with_a_clear_error(sample):
     model = models.Tudui()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e6)
     with pytest.raises(FloatingPointError, match=r"^training diverged: the loss became "
-                       r"(nan|inf) by step \d+\. Lower the learning rate \(e\.g\. --lr 0\.01\) "
-                       r"or add BatchNorm \(--model tudui-bn\), then start again\.$"):
+                       r"(nan|inf) by step \d+\. Lower the learning rate \(e\.g\. lr 0\.01\) "
+                       r"or add BatchNorm \(model tudui-bn\), then start again\.$"):
         engine.fit(model, DataLoader(sample[0], batch_size=32), DataLoader(sample[1]),
                    epochs=1, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(),
                    device="cpu", progress=False, log_every=1)

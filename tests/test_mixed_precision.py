@@ -263,9 +263,9 @@ def test_make_settings_takes_a_precision_and_checks_it(tmp_path):
     # a resumed run keeps its stored precision unless another is chosen (it is no FIXED one)
     start = {"config": recipes.make_settings("deep", precision="bfloat16",
                                              device="cpu").config}
-    resumed = recipes.make_settings(start=start, resume=tmp_path, device="cpu")
+    resumed = recipes.make_settings(checkpoint=start, resume=tmp_path, device="cpu")
     assert resumed.recipe.precision == "bfloat16"
-    again = recipes.make_settings(start=start, resume=tmp_path, precision="auto", device="cpu")
+    again = recipes.make_settings(checkpoint=start, resume=tmp_path, precision="auto", device="cpu")
     assert again.recipe.precision == "auto"
 
 
@@ -284,7 +284,7 @@ def test_train_uses_the_chosen_precision_and_says_so_first(monkeypatch, tmp_path
     for name in recipes.RECIPES:
         settings = recipes.make_settings(name, epochs=1, limit=20, device="cpu",
                                          logdir=tmp_path, progress=False)
-        recipes.train(settings)
+        recipes.train(recipes.Run(settings))
         expected = deep_dtype if name == "deep" else None
         assert seen["amp_dtype"] is expected, name
         used = "float32" if expected is None else "bfloat16"

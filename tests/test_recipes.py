@@ -22,7 +22,7 @@ def test_the_original_recipe_is_p27_exactly():
     assert (r.model, r.lr, r.momentum, r.batch_size, r.epochs) == ("tudui", 0.01, 0.0, 64, 10)
     assert (r.weight_decay, r.nesterov, r.schedule, r.label_smoothing) == (0.0, False, "none", 0.0)
     assert not (r.augment or r.normalize or r.drop_last or r.channels_last)
-    model = recipes.build_model(r)
+    model = recipes.build_network(r)
     group = recipes.build_optimizer(r, model).param_groups[0]
     assert (group["lr"], group["momentum"], group["weight_decay"], group["nesterov"]) == \
         (0.01, 0.0, 0.0, False)
@@ -36,7 +36,7 @@ def test_every_recipe_value_is_written_out():
         assert r.name == name and r.model in models.MODELS
         assert all(getattr(r, f.name) is not None for f in dataclasses.fields(r))
     improved = recipes.RECIPES["improved"]
-    model = recipes.build_model(improved)
+    model = recipes.build_network(improved)
     optimizer = recipes.build_optimizer(improved, model)
     scheduler = recipes.build_scheduler(improved, optimizer, steps_per_epoch=5)
     assert isinstance(model, models.FastCNN)
@@ -67,16 +67,16 @@ def test_settings_choices_defaults_and_fast_mode(monkeypatch):
 def test_a_resumed_run_keeps_its_stored_settings(tmp_path):
     first = recipes.make_settings("original", lr=0.03, limit=50, epochs=2, device="cpu")
     start = {"config": first.config}
-    again = recipes.make_settings(start=start, resume=tmp_path, epochs=5, device="cpu")
+    again = recipes.make_settings(checkpoint=start, resume=tmp_path, epochs=5, device="cpu")
     assert again.recipe == dataclasses.replace(first.recipe, epochs=5)
     assert (again.limit, again.seed, again.resume) == (50, 0, tmp_path)
-    with pytest.raises(ValueError, match="was trained with --lr 0.03"):
-        recipes.make_settings(start=start, resume=tmp_path, lr=0.1, device="cpu")
+    with pytest.raises(ValueError, match="was trained with lr 0.03"):
+        recipes.make_settings(checkpoint=start, resume=tmp_path, lr=0.1, device="cpu")
     old = {"config": {"recipe": "improved", "model": "tudui-improved", "epochs": 3}}
-    assert recipes.make_settings(start=old, resume=tmp_path, device="cpu").recipe.model == \
+    assert recipes.make_settings(checkpoint=old, resume=tmp_path, device="cpu").recipe.model == \
         "fast-cnn"  # a checkpoint from before the rename
     with pytest.raises(ValueError, match="cannot change on resume"):
-        recipes.make_settings(start=old, resume=tmp_path, epochs=4, device="cpu")
+        recipes.make_settings(checkpoint=old, resume=tmp_path, epochs=4, device="cpu")
 
 
 def test_the_data_folder_is_passed_down_not_set_in_the_environment(
@@ -148,13 +148,13 @@ def test_settings_defaults_and_every_choice_are_kept(cpu_only, monkeypatch, tmp_
     assert recipes.make_settings(device="cpu").device == torch.device("cpu")  # as chosen
 
 
-def test_a_resumed_run_refuses_each_changed_setting_by_its_flag(tmp_path):
+def test_a_resumed_run_refuses_each_changed_setting_by_its_name(tmp_path):
     first = recipes.make_settings("original", model="tudui-bn", lr=0.03, momentum=0.5,
                                   batch_size=32, limit=50, seed=4, epochs=2, device="cpu")
     start = {"config": first.config}
-    kept = recipes.make_settings(start=start, resume=tmp_path, device="cpu")
+    kept = recipes.make_settings(checkpoint=start, resume=tmp_path, device="cpu")
     assert (kept.recipe, kept.limit, kept.seed) == (first.recipe, 50, 4)
-    same = recipes.make_settings("original", start=start, resume=tmp_path, model="tudui-bn",
+    same = recipes.make_settings("original", checkpoint=start, resume=tmp_path, model="tudui-bn",
                                  lr=0.03, momentum=0.5, batch_size=32, limit=50, seed=4,
                                  device="cpu")  # choosing the stored values is fine
     assert (same.recipe, same.limit, same.seed) == (first.recipe, 50, 4)
@@ -164,56 +164,60 @@ def test_a_resumed_run_refuses_each_changed_setting_by_its_flag(tmp_path):
                ("seed", 5, "--seed 4")]
     assert [c[0] for c in changes] == list(recipes.FIXED_ON_RESUME)
     for key, value, stored in changes:
-        with pytest.raises(ValueError) as info:
-            recipes.make_settings(start=start, resume=tmp_path, device="cpu", **{key: value})
+        with pytest.raises(engine.SettingError) as info:
+            recipes.make_settings(checkpoint=start, resume=tmp_path, device="cpu",
+                                  **{key: value})
         flag = stored.split()[0]
-        assert str(info.value) == (
+        assert info.value.worded(lambda name: "--" + name.replace("_", "-")) == (
             f"{tmp_path} was trained with {stored}; a resumed run keeps its settings. "
             f"Leave out {flag}, or start a new run without --resume.")
+        assert str(info.value) == (  # in Python's terms: make_settings' keywords
+            f"{tmp_path} was trained with {key} {stored.split()[1]}; a resumed run keeps its "
+            f"settings. Leave out {key}, or start a new run without resume.")
     # a checkpoint that stored fewer settings: the missing ones may be chosen
     old = {"config": {"recipe": "original", "epochs": 2, "seed": 9, "limit": 30}}
-    s = recipes.make_settings(start=old, resume=tmp_path, lr=0.05, device="cpu")
+    s = recipes.make_settings(checkpoint=old, resume=tmp_path, lr=0.05, device="cpu")
     assert (s.recipe.lr, s.recipe.epochs, s.seed, s.limit) == (0.05, 2, 9, 30)
 
 
 def test_the_checks_explain_themselves_in_full(tmp_path):
     stored = {"config": recipes.make_settings("improved", epochs=3, device="cpu").config}
-    same = recipes.make_settings(start=stored, resume=tmp_path, epochs=3, device="cpu")
+    same = recipes.make_settings(checkpoint=stored, resume=tmp_path, epochs=3, device="cpu")
     assert same.recipe.epochs == 3
     with pytest.raises(ValueError) as info:
-        recipes.make_settings(start=stored, resume=tmp_path, epochs=4, device="cpu")
+        recipes.make_settings(checkpoint=stored, resume=tmp_path, epochs=4, device="cpu")
     assert str(info.value) == (
-        f"{tmp_path} uses a onecycle learning-rate schedule planned for 3 epochs, so --epochs "
+        f"{tmp_path} uses a onecycle learning-rate schedule planned for 3 epochs, so epochs "
         "cannot change on resume.")
     with pytest.raises(ValueError) as info:
         recipes.make_settings("improved", momentum=0.0, device="cpu")
     assert str(info.value) == ("the improved recipe uses Nesterov momentum, which needs a "
-                               "momentum above 0 (e.g. --momentum 0.9).")
+                               "momentum above 0 (e.g. momentum 0.9).")
     with pytest.raises(ValueError) as info:
         recipes.make_settings("best", device="cpu")
     assert str(info.value) == f"unknown recipe 'best'; choose one of {sorted(recipes.RECIPES)}."
 
 
-def test_read_run_finds_the_newest_checkpoint_written_by_the_cli(tmp_path, capsys):
+def test_checkpoint_to_resume_finds_the_newest_checkpoint_written_by_the_cli(tmp_path, capsys):
     folder = tmp_path / "run"
     folder.mkdir()
     with pytest.raises(checkpoints.CheckpointError) as info:
-        recipes.read_run(folder)
+        recipes.checkpoint_to_resume(folder)
     assert str(info.value) == (
         f"{folder} has no readable checkpoint (checkpoints/last.pt or epoch_NNN.pt) to resume "
-        "from; pick a run folder that has one, or leave out --resume.")
+        "from; pick a run folder that has one, or leave out resume.")
     torch.manual_seed(0)
     model = models.build_model("tudui")
     path = checkpoints.save_checkpoint(folder / "checkpoints" / "last.pt", model, epoch=1)
     with pytest.raises(checkpoints.CheckpointError) as info:
-        recipes.read_run(folder)
+        recipes.checkpoint_to_resume(folder)
     assert str(info.value) == (
         f"{path} was not written by 'python -m course_utils train' (it has no 'config'), so "
         "the CLI cannot resume it; use engine.fit(..., start=checkpoint).")
     config = recipes.make_settings("original", device="cpu").config
     checkpoints.save_checkpoint(path, model, epoch=2, config=config)
     capsys.readouterr()
-    state = recipes.read_run(folder)
+    state = recipes.checkpoint_to_resume(folder)
     assert (state["epoch"], state["config"]) == (2, config)
     assert capsys.readouterr().out == f"[course_utils] continuing from {path}\n"
 
@@ -221,14 +225,14 @@ def test_read_run_finds_the_newest_checkpoint_written_by_the_cli(tmp_path, capsy
 def test_model_optimizer_and_loss_take_the_recipes_values():
     improved, original = recipes.RECIPES["improved"], recipes.RECIPES["original"]
     torch.manual_seed(0)
-    model = recipes.build_model(improved)
+    model = recipes.build_network(improved)
     (group,) = recipes.build_optimizer(improved, model).param_groups
     assert _ids(group["params"]) == _ids(model.parameters())
     assert (group["lr"], group["momentum"], group["nesterov"], group["weight_decay"]) == (
         improved.lr, improved.momentum, improved.nesterov, improved.weight_decay)
     assert (improved.lr, improved.momentum, improved.weight_decay) != (1e-3, 0, 0)  # not SGD's
     assert recipes.build_loss(improved).label_smoothing == improved.label_smoothing > 0
-    weights = [p for p in recipes.build_model(original).parameters() if p.dim() == 4]
+    weights = [p for p in recipes.build_network(original).parameters() if p.dim() == 4]
     assert weights and all(w.is_contiguous() for w in weights)  # NCHW unless channels_last
 
 
@@ -361,16 +365,16 @@ def test_loaders_under_torchrun_give_this_process_its_shard(offline, two_process
     assert torch.equal(test.dataset[0][0], full[1][0])  # items of the test set itself
 
 
-def test_build_run_seeds_then_builds_everything_from_the_settings(offline, tmp_path, capsys):
+def test_build_parts_seeds_then_builds_everything_from_the_settings(offline, tmp_path, capsys):
     folder = _data_copy(tmp_path)
     settings = recipes.make_settings("improved", epochs=3, limit=300, batch_size=128, seed=3,
                                      data_dir=folder, device="cpu")
     settings = dataclasses.replace(settings, device=torch.device("meta"))
     torch.manual_seed(99)
-    run = recipes.build_run(settings)
+    run = recipes.build_parts(settings)
     assert torch.initial_seed() == 3
     torch.manual_seed(3)
-    expected = recipes.build_model(settings.recipe)
+    expected = recipes.build_network(settings.recipe)
     assert type(run.model) is type(expected)
     for got, want in zip(run.model.state_dict().values(), expected.state_dict().values(),
                          strict=True):
@@ -385,10 +389,10 @@ def test_build_run_seeds_then_builds_everything_from_the_settings(offline, tmp_p
     assert run.loss_fn.label_smoothing == 0.1 and run.normalize == (CIFAR10_MEAN, CIFAR10_STD)
 
 
-def test_build_run_under_torchrun_seeds_each_process_apart(offline, two_processes):
+def test_build_parts_under_torchrun_seeds_each_process_apart(offline, two_processes):
     settings = recipes.make_settings("improved", limit=300, batch_size=64, seed=3,
                                      device="cpu")
-    run = recipes.build_run(settings)
+    run = recipes.build_parts(settings)
     assert run.train_loader.sampler.seed == 3  # every process shuffles the same epochs
     assert torch.initial_seed() == 3 + 1  # rank 1's own augmentation
 
@@ -408,8 +412,9 @@ def test_train_hands_the_run_it_built_to_fit(offline, monkeypatch, tmp_path, cap
     calls = _fake_fit(monkeypatch)
     settings = recipes.make_settings("improved", epochs=2, limit=300, batch_size=128, seed=1,
                                      device="cpu", logdir=tmp_path / "runs", progress=False)
-    run_dir, history = recipes.train(settings)
-    assert history == [{"epoch": 1, "test_accuracy": 0.5}]
+    run = recipes.Run(settings)
+    run_dir, history = recipes.train(run)
+    assert history == [{"epoch": 1, "test_accuracy": 0.5}] and run.folder == run_dir
     assert run_dir.parent == tmp_path / "runs" and run_dir.name.endswith("_improved")
     ((model, train_loader, test_loader), kw), = calls
     assert type(model) is models.FastCNN
@@ -427,7 +432,7 @@ def test_train_hands_the_run_it_built_to_fit(offline, monkeypatch, tmp_path, cap
     # a run name of one's own; under torchrun the global batch is spelled out
     monkeypatch.setattr(distributed, "world_size", lambda: 2)
     named = dataclasses.replace(settings, run_name="tiny", progress=True)
-    run_dir, _ = recipes.train(named)
+    run_dir, _ = recipes.train(recipes.Run(named))
     assert run_dir.name.endswith("_tiny") and calls[-1][1]["progress"] is True
     assert ", batch 128 per process × 2 processes = 256, device cpu," in \
         capsys.readouterr().out
@@ -436,16 +441,41 @@ def test_train_hands_the_run_it_built_to_fit(offline, monkeypatch, tmp_path, cap
 def test_train_resumes_in_the_run_folder_it_is_given(offline, monkeypatch, tmp_path):
     calls = _fake_fit(monkeypatch)
     new = recipes.make_settings("original", limit=100, device="cpu", logdir=tmp_path / "runs")
-    start = {"config": new.config, "epoch": 1}
-    again = recipes.make_settings(start=start, resume=tmp_path / "old", device="cpu",
+    checkpoint = {"config": new.config, "epoch": 1}
+    again = recipes.make_settings(checkpoint=checkpoint, resume=tmp_path / "old", device="cpu",
                                   logdir=tmp_path / "runs")
-    run_dir, _ = recipes.train(again, start)
-    assert run_dir == tmp_path / "old" and calls[-1][1]["start"] is start
+    run_dir, _ = recipes.train(recipes.Run(again, checkpoint, again.resume))
+    assert run_dir == tmp_path / "old" and calls[-1][1]["start"] is checkpoint
     assert not (tmp_path / "runs").exists()  # no new run folder
-    message = ("a resumed run needs both settings.resume (its folder) and start (its "
-               "checkpoint, from read_run); a new run neither.")
-    for settings, given in ((again, None), (new, start)):
+    message = ("a resumed run needs both settings.resume (its folder) and its checkpoint "
+               "(prepare() reads it); a new run neither.")
+    for settings, given in ((again, None), (new, checkpoint)):
         with pytest.raises(ValueError) as info:
-            recipes.train(settings, given)
+            recipes.train(recipes.Run(settings, given))
         assert str(info.value) == message
     assert len(calls) == 1
+
+
+def test_prepare_reads_the_resumed_run_once_and_knows_its_folder(tmp_path, monkeypatch):
+    config = recipes.make_settings("original", limit=100, epochs=2, device="cpu").config
+    torch.manual_seed(0)
+    checkpoints.save_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt",
+                                models.build_model("tudui"), epoch=2, config=config)
+    reads = []
+    read = recipes.checkpoint_to_resume
+    monkeypatch.setattr(recipes, "checkpoint_to_resume", lambda d: reads.append(d) or read(d))
+    run = recipes.prepare(resume=tmp_path / "run", epochs=3, device=torch.device("cpu"))
+    assert reads == [tmp_path / "run"] and run.folder == tmp_path / "run"
+    assert (run.checkpoint["epoch"], run.settings.recipe.epochs) == (2, 3)
+    assert run.settings.resume == tmp_path / "run" and run.settings.limit == 100
+    new = recipes.prepare("original", device=torch.device("cpu"), logdir=tmp_path / "runs")
+    assert (new.checkpoint, new.folder, new.settings.resume) == (None, None, None)
+    assert not (tmp_path / "runs").exists()  # the folder comes with train(), not before
+
+
+def test_a_resolved_device_is_used_as_it_is(monkeypatch):
+    def picked(*args, **kwargs):
+        raise AssertionError("pick_device called again")
+
+    monkeypatch.setattr(recipes, "pick_device", picked)
+    assert recipes.make_settings(device=torch.device("cpu")).device == torch.device("cpu")
