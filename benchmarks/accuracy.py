@@ -28,7 +28,7 @@ from pathlib import Path
 import _common
 import torch
 
-from course_utils import checkpoints, engine, loaders, models, recipes
+from course_utils import checkpoints, engine, loaders, models, recipes, training
 from course_utils.runs import new_run_dir
 
 
@@ -63,10 +63,10 @@ def main(argv=None) -> dict:
                                                 normalize=normalize, augment=recipe.augment,
                                                 drop_last=recipe.drop_last)
             test_loader = loaders.TensorLoader(xt, yt, batch_size=1000, normalize=normalize)
-        model = recipes.build_network(recipe)
-        optimizer = recipes.build_optimizer(recipe, model)
-        scheduler = recipes.build_scheduler(recipe, optimizer, len(train_loader))
-        loss_fn = recipes.build_loss(recipe)
+        model = training.build_network(recipe)
+        optimizer = training.build_optimizer(recipe, model)
+        scheduler = training.build_scheduler(recipe, optimizer, len(train_loader))
+        loss_fn = training.build_loss(recipe)
         params = models.count_parameters(model)
         print(f"recipe {args.recipe}: {recipe.model} ({params:,} parameters), batch "
               f"{batch_size}, {len(ys):,} training / {len(yt):,} test images, "

@@ -31,7 +31,7 @@ import time
 import _common
 import torch
 
-from course_utils import devices, engine, models, recipes
+from course_utils import devices, engine, models, recipes, training
 
 
 def until(loader, deadline: float):
@@ -45,8 +45,8 @@ def until(loader, deadline: float):
 
 def fresh(recipe):
     """``(model, optimizer, loss_fn)`` built new from ``recipe``."""
-    model = recipes.build_network(recipe)
-    return model, recipes.build_optimizer(recipe, model), recipes.build_loss(recipe)
+    model = training.build_network(recipe)
+    return model, training.build_optimizer(recipe, model), training.build_loss(recipe)
 
 
 def probe(recipe, loader, test_loader, steps: int, amp_dtype) -> dict:
@@ -74,7 +74,7 @@ def one_cycle_run(recipe, budget: float, train_loader, test_loader, args, amp_dt
     planned = dataclasses.replace(recipe, epochs=epochs)
     torch.manual_seed(args.seed)
     model, optimizer, loss_fn = fresh(planned)
-    scheduler = recipes.build_scheduler(planned, optimizer, steps_per_epoch)
+    scheduler = training.build_scheduler(planned, optimizer, steps_per_epoch)
     deadline = start + budget - speed["eval_seconds"]
     step, train_loss = 0, None
     for _ in range(epochs):
@@ -145,8 +145,8 @@ def main(argv=None) -> dict:
     load = {}
     with _common.measure(load):
         dataset, _ = _common.cifar10_split(True, allow_sample=not args.require_full)
-        train_loader, test_loader, _ = recipes.build_loaders(recipe, limit=args.limit)
-    params = models.count_parameters(recipes.build_network(recipe))
+        train_loader, test_loader, _ = training.build_loaders(recipe, limit=args.limit)
+    params = models.count_parameters(training.build_network(recipe))
     print(f"recipe {args.recipe}: {recipe.model} ({params:,} parameters), precision "
           f"{precision} ({why}), {len(train_loader.dataset):,} training images, budgets "
           f"{args.budgets} s, {threads} threads", flush=True)

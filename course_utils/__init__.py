@@ -10,15 +10,18 @@ One module per job, named the way a beginner would guess:
 * :mod:`course_utils.caches`       – cache files that detect damage and are rebuilt
 * :mod:`course_utils.download`     – bounded, checksummed downloads
 * :mod:`course_utils.models`       – the course's Tudui network and its variants, FastCNN
-* :mod:`course_utils.recipes`      – every training setting in one table; build and train a run
+* :mod:`course_utils.recipes`      – every training setting in one table; a run's settings
+* :mod:`course_utils.training`     – prepare a run (resume, folder), build its parts, train it
 * :mod:`course_utils.engine`       – ``train_one_epoch`` / ``evaluate`` / ``fit``
 * :mod:`course_utils.distributed`  – one process per device under ``torchrun`` (DDP)
-* :mod:`course_utils.checkpoints`  – the checkpoint format: save, safe load, newest of a run
+* :mod:`course_utils.checkpoints`  – the checkpoint format: save, safe load, newest of a run,
+                                    a file "saved on a GPU"
 * :mod:`course_utils.runs`         – a new folder for every run
 * :mod:`course_utils.files`        – atomic file writes
 * :mod:`course_utils.pretrained`   – torchvision's pretrained weights, offline when cached
-* :mod:`course_utils.devices`      – pick cuda → mps → cpu (the one device check), GPU-saved files
-* :mod:`course_utils.loaders`      – ``TensorLoader``: fast batches from uint8 tensors
+* :mod:`course_utils.devices`      – pick cuda → mps → cpu (the one device check), precision
+* :mod:`course_utils.loaders`      – ``TensorLoader`` (fast batches from uint8 tensors), its
+                                    torchrun shard, ``safe_num_workers``
 * :mod:`course_utils.layers`       – conv/pool output sizes, the conv-arithmetic explorer
 * :mod:`course_utils.predict`      – classify photos with a trained checkpoint
 * :mod:`course_utils.tb`           – launch/show TensorBoard, read event files back, plot them

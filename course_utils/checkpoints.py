@@ -12,6 +12,8 @@ is the caller's metadata (e.g. ``normalize``).
 * :func:`load_latest` finds the newest readable checkpoint of a run (``last.pt``, else the
   newest ``epoch_NNN.pt``) — what a resumed run continues from.
 * :func:`load_whole_model` (the course's "method 1") needs ``trust=True`` and says why.
+* :func:`save_with_device_tag` writes a file as a GPU machine would (P32's ``map_location``
+  case, shown on a CPU).
 
 >>> import torch, tempfile
 >>> net = torch.nn.Linear(4, 2)
@@ -22,6 +24,7 @@ is the caller's metadata (e.g. ``normalize``).
 
 from __future__ import annotations
 
+import contextvars
 import pickle
 import re
 from pathlib import Path
@@ -295,3 +298,29 @@ def load_whole_model(path, *, trust: bool = False, map_location="cpu") -> nn.Mod
             "Import or define that class first (a class written in a notebook lives in "
             "'__main__'), or switch to state_dict checkpoints."
         ) from None
+
+
+# ------------------------------------------------------------------ "saved on a GPU" files
+_TAG: contextvars.ContextVar[str | None] = contextvars.ContextVar("course_tag", default=None)
+_TAGGER_REGISTERED = False
+
+
+def save_with_device_tag(obj, path, location: str = "cuda:0"):
+    """``torch.save(obj, path)`` with every storage tagged as saved on ``location``.
+
+    A file written by ``torch.save`` on a GPU records ``'cuda:0'`` beside each tensor, and
+    ``torch.load`` without ``map_location`` tries to put it back there. This writes exactly
+    such a file from CPU tensors, so the "checkpoint from a GPU machine" case (P32) can be
+    shown and tested on a CPU-only machine. Uses ``torch.serialization.register_package``.
+    Returns the path written.
+    """
+    global _TAGGER_REGISTERED
+    if not _TAGGER_REGISTERED:
+        torch.serialization.register_package(-100, lambda storage: _TAG.get(),
+                                             lambda storage, location: None)
+        _TAGGER_REGISTERED = True
+    token = _TAG.set(location)
+    try:
+        return atomic_save(obj, path)
+    finally:
+        _TAG.reset(token)

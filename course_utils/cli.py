@@ -6,9 +6,9 @@
 
 Read it top to bottom: value checks, the parser, the commands. A bad value ends here with a
 one-line message and exit code 2. The device is resolved once, here (``--device``);
-``train`` hands the options to :func:`course_utils.recipes.prepare`, which reads a resumed
-run's checkpoint and returns the :class:`~course_utils.recipes.Run` (its folder is what an
-interrupted run reports); :mod:`course_utils.recipes` does the rest. Errors from below name
+``train`` hands the options to :func:`course_utils.training.prepare`, which reads a resumed
+run's checkpoint and returns the :class:`~course_utils.training.Run` (its folder is what an
+interrupted run reports); :mod:`course_utils.training` does the rest. Errors from below name
 settings as Python does (``lr``); this module spells them as options (``--lr``).
 """
 
@@ -21,7 +21,7 @@ import threading
 from functools import partial
 from pathlib import Path
 
-from course_utils import __version__, devices, distributed, files, interrupts, recipes
+from course_utils import __version__, devices, distributed, files, interrupts, recipes, training
 from course_utils.checkpoints import CheckpointError
 from course_utils.data import CIFAR10_CLASSES
 from course_utils.download import CACHE_FIX, ChecksumError, OfflineError
@@ -186,17 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------------------- commands
-def prepare(args, device) -> recipes.Run:
+def prepare(args, device) -> training.Run:
     """The run the options ask for (a resumed run's checkpoint read once, by rank 0)."""
-    return recipes.prepare(
+    return training.prepare(
         args.recipe, resume=args.resume, model=args.model, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, limit=args.limit,
         seed=args.seed, precision=args.precision, device=device, data_dir=args.data_dir,
         logdir=args.logdir, run_name=args.run_name, progress=not args.no_progress)
 
 
-def train(run: recipes.Run) -> int:
-    run_dir, history = recipes.train(run)
+def train(run: training.Run) -> int:
+    run_dir, history = training.train(run)
     if history and distributed.is_main():
         print(f"done: test accuracy {history[-1]['test_accuracy']:.4f} after epoch "
               f"{history[-1]['epoch']}; checkpoint {run_dir / 'checkpoints' / 'last.pt'}; "
@@ -303,7 +303,7 @@ def _quiet_thread_write_failures() -> None:
     threading.excepthook = hook
 
 
-def _after_interrupt(args, run: recipes.Run | None) -> str:
+def _after_interrupt(args, run: training.Run | None) -> str:
     """What an interrupted command leaves behind and how to go on, in words: the run's own
     folder (a resumed one, or the one ``train`` made) — known, never guessed."""
     if args is None or args.command != "train":

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +32,9 @@ from course_utils import download as dl
 from course_utils.images import PHOTO_SUFFIXES, demo_image, open_rgb, photo_files, to_rgb
 
 __all__ = [
-    "cifar10", "CIFAR10Folder", "CIFAR10_CLASSES", "CIFAR10_SAMPLE", "as_tensors",
-    "spread_subset", "spread_indices", "safe_num_workers", "hymenoptera", "HYMENOPTERA_SAMPLE",
+    "cifar10", "CIFAR10Folder", "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD",
+    "CIFAR10_SAMPLE", "as_tensors",
+    "spread_subset", "spread_indices", "hymenoptera", "HYMENOPTERA_SAMPLE",
     "make_label_layout",
     # image-file helpers, defined in course_utils.images and used from here by the chapters
     "PHOTO_SUFFIXES", "photo_files", "open_rgb", "to_rgb", "demo_image",
@@ -44,6 +44,9 @@ CIFAR10_CLASSES = [
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck",
 ]  # fmt: skip
+#: Per-channel mean/std of the CIFAR-10 training set (RGB, on the 0–1 scale).
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR10_SAMPLE = settings.BUNDLED_DATA / "cifar10-sample"
 HYMENOPTERA_SAMPLE = settings.BUNDLED_DATA / "hymenoptera_sample"
 HYMENOPTERA_URL = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
@@ -267,14 +270,6 @@ def spread_indices(total: int, n: int) -> list[int]:
         return list(range(total))
     step = total / n
     return [int(i * step) for i in range(n)]
-
-
-def safe_num_workers() -> int:
-    """DataLoader workers that work in a notebook: 0 on Windows and macOS (worker
-    processes there re-import the notebook and often fail), else up to 2."""
-    if sys.platform in ("win32", "darwin"):
-        return 0
-    return min(2, os.cpu_count() or 1)
 
 
 # ----------------------------------------------------------------------- ants and bees

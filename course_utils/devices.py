@@ -1,5 +1,5 @@
 """Devices (P30–P32): pick the fastest one (CUDA → Apple MPS → CPU), check a device name
-(the one place the course does), time training on a device, and write a "saved on a GPU" file.
+(the one place the course does), wait for a GPU, and choose the training precision.
 
 >>> device = pick_device()                 # prints e.g. "training on cpu (cpu)"
 >>> model = model.to(device)               # the ".to(device)" style of P31
@@ -7,14 +7,10 @@
 
 from __future__ import annotations
 
-import contextvars
 import os
-import time
 from pathlib import Path
 
 import torch
-
-from course_utils.files import atomic_save
 
 
 def available_devices() -> list[str]:
@@ -224,61 +220,3 @@ def autocast_dtype(precision: str, device, verbose: bool = False) -> torch.dtype
     if verbose:
         print(f"[course_utils] precision: {chosen} ({why})")
     return PRECISIONS[chosen]
-
-
-def time_training(model: torch.nn.Module, device, batch_size: int = 64, steps: int = 20,
-                  warmup: int = 3, image_shape=(3, 32, 32), classes: int = 10) -> float:
-    """Images per second for SGD training steps of ``model`` on ``device`` (random data).
-
-    Runs ``warmup`` untimed steps first (CUDA starts lazily), synchronises before reading
-    the clock, and leaves ``model`` on ``device``.
-
-    >>> # time_training(Tudui(), "cpu")   # e.g. 2500.0
-    """
-    device = torch.device(device)
-    model = model.to(device).train()
-    x = torch.randn(batch_size, *image_shape, device=device)
-    y = torch.randint(0, classes, (batch_size,), device=device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def step():
-        loss = loss_fn(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    for _ in range(warmup):
-        step()
-    synchronize(device)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    synchronize(device)
-    return steps * batch_size / (time.perf_counter() - t0)
-
-
-# ------------------------------------------------------------- "saved on a GPU" files
-_TAG: contextvars.ContextVar[str | None] = contextvars.ContextVar("course_tag", default=None)
-_TAGGER_REGISTERED = False
-
-
-def save_with_device_tag(obj, path, location: str = "cuda:0"):
-    """``torch.save(obj, path)`` with every storage tagged as saved on ``location``.
-
-    A file written by ``torch.save`` on a GPU records ``'cuda:0'`` beside each tensor, and
-    ``torch.load`` without ``map_location`` tries to put it back there. This writes exactly
-    such a file from CPU tensors, so the "checkpoint from a GPU machine" case (P32) can be
-    shown and tested on a CPU-only machine. Uses ``torch.serialization.register_package``.
-    Returns the path written.
-    """
-    global _TAGGER_REGISTERED
-    if not _TAGGER_REGISTERED:
-        torch.serialization.register_package(-100, lambda storage: _TAG.get(),
-                                             lambda storage, location: None)
-        _TAGGER_REGISTERED = True
-    token = _TAG.set(location)
-    try:
-        return atomic_save(obj, path)
-    finally:
-        _TAG.reset(token)

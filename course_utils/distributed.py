@@ -20,15 +20,12 @@ Without torchrun every function here is a no-op, so the same code trains in one 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
-
-from course_utils.loaders import TensorLoader
 
 
 # --------------------------------------------------------------------- the process group
@@ -199,37 +196,3 @@ def train_sampler(dataset, seed: int = 0) -> DistributedSampler:
 def eval_indices(n: int) -> range:
     """This process's part of an evaluation set of ``n`` items (no padding: every item once)."""
     return range(rank(), n, world_size())
-
-
-class ShardedTensorLoader:
-    """:class:`~course_utils.loaders.TensorLoader` batches of this process's shard.
-
-    The shard is :func:`train_sampler`'s, so the uint8 pipeline shuffles and splits exactly
-    like a ``DataLoader`` with a ``DistributedSampler``. ``options``: TensorLoader's
-    ``normalize``, ``augment``, ``drop_last``, ``device``.
-
-    >>> x = torch.zeros(10, 3, 32, 32, dtype=torch.uint8)
-    >>> len(ShardedTensorLoader(x, torch.arange(10), batch_size=4))   # 1 process: 10 images
-    3
-    """
-
-    def __init__(self, images, labels, batch_size: int, *, seed: int = 0, **options):
-        device = options.get("device")
-        self.images = images.to(device) if device is not None else images
-        self.labels = labels.to(self.images.device)
-        self.dataset = self.images  # len(loader.dataset): the whole training set
-        self.sampler = train_sampler(range(len(labels)), seed)
-        self.batch_size, self.options = batch_size, options
-        self.drop_last = bool(options.get("drop_last"))
-
-    def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)
-
-    def __len__(self) -> int:
-        n = len(self.sampler)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
-
-    def __iter__(self):
-        shard = torch.tensor(list(self.sampler), device=self.images.device)
-        yield from TensorLoader(self.images[shard], self.labels[shard], self.batch_size,
-                                shuffle=False, **self.options)

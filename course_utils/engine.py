@@ -10,7 +10,7 @@ the model in ``DistributedDataParallel``, shuffles each process's shard anew eve
 combines losses and accuracy over the processes, and only rank 0 shows progress, prints,
 logs and saves; checkpoints hold the plain model's weights (no ``module.`` prefix).
 ``fit`` owns no settings: the caller builds the model, loaders, optimizer, loss and device
-(:mod:`course_utils.recipes` does it for the CLI).
+(:mod:`course_utils.training` does it for the CLI).
 
 >>> # history = fit(model, train_loader, test_loader, epochs=10, optimizer=opt,
 >>> #               loss_fn=nn.CrossEntropyLoss(), device="cpu",

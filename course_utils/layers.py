@@ -6,10 +6,12 @@
   :func:`conv_explorer` wraps it in ipywidgets sliders (the conv-arithmetic explorer).
 * :func:`to_display_channels` — reshape e.g. 6 feature maps into two 3-channel "images" for
   ``SummaryWriter.add_images`` (what the course did in P18).
-* :func:`layer_table` / :func:`layer_shapes` — per-layer shapes from torchinfo.
+* :func:`layer_table` — per-layer shapes from torchinfo.
 """
 
 from __future__ import annotations
+
+import textwrap
 
 import torch
 from matplotlib.patches import Rectangle
@@ -20,7 +22,7 @@ from course_utils.viz import Figure, new_figure
 
 __all__ = [
     "conv_output_size", "pool_output_size", "conv_picture", "conv_explorer",
-    "to_display_channels", "layer_table", "layer_shapes",
+    "to_display_channels", "layer_table",
 ]  # fmt: skip
 
 
@@ -146,7 +148,7 @@ def conv_picture(input_size: int = 5, kernel_size: int = 3, stride: int = 1, pad
     except ValueError as exc:
         for ax in axes[1:]:
             ax.axis("off")
-        ax_out.text(0.5, 0.5, "no output:\n" + "\n".join(_wrap(str(exc), 34)),
+        ax_out.text(0.5, 0.5, "no output:\n" + "\n".join(textwrap.wrap(str(exc), 34)),
                     ha="center", va="center", fontsize=9, color="firebrick",
                     transform=ax_out.transAxes)
         fig.suptitle(f"kernel {kernel_size}, stride {stride}, dilation {dilation}")
@@ -212,12 +214,6 @@ def _draw_numbers(ax, labels: list[list[str]], title: str, facecolor: str) -> No
         for c in range(n):
             ax.text(c + 0.5, r + 0.5, labels[r][c], ha="center", va="center", fontsize=8)
     _frame(ax, n, title)
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    import textwrap
-
-    return textwrap.wrap(text, width)
 
 
 def conv_explorer(input_size: int = 5, kernel_size: int = 3, stride: int = 1, padding: int = 0,
@@ -309,15 +305,3 @@ def layer_table(model: nn.Module, input_size, **kwargs):
                    device="cpu")
     options.update(kwargs)
     return torchinfo.summary(model, input_size=tuple(input_size), **options)
-
-
-def layer_shapes(model: nn.Module, input_size) -> list[tuple[str, tuple[int, ...]]]:
-    """``[(layer type, output shape), …]`` for every leaf layer, in the order they run.
-
-    >>> from course_utils.models import Tudui
-    >>> layer_shapes(Tudui(), (1, 3, 32, 32))[-1]
-    ('Linear', (1, 10))
-    """
-    stats = layer_table(model, input_size, depth=10)
-    return [(info.class_name, tuple(info.output_size))
-            for info in stats.summary_list if info.is_leaf_layer]

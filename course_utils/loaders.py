@@ -3,16 +3,20 @@
 The original course decodes a JPEG and runs ``ToTensor`` for every image of every epoch.
 :class:`TensorLoader` instead keeps the decoded images as one uint8 tensor (on the CPU or the
 GPU), and per batch only converts to float, normalises and (optionally) augments.
+:class:`ShardedTensorLoader` does the same on this process's shard under torchrun, and
+:func:`safe_num_workers` says how many worker processes a ``DataLoader`` may use.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import sys
+
 import torch
 import torch.nn.functional as F
 
-#: Per-channel mean/std of the CIFAR-10 training set (RGB, on the 0–1 scale).
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+from course_utils.distributed import train_sampler
 
 
 class TensorLoader:
@@ -85,3 +89,45 @@ def random_flip_crop(x: torch.Tensor, pad: int = 4) -> torch.Tensor:
     padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
     dy, dx = torch.randint(0, 2 * pad + 1, (2,)).tolist()
     return padded[..., dy:dy + h, dx:dx + w]
+
+
+class ShardedTensorLoader:
+    """:class:`TensorLoader` batches of this process's shard.
+
+    The shard is :func:`course_utils.distributed.train_sampler`'s, so the uint8 pipeline
+    shuffles and splits exactly like a ``DataLoader`` with a ``DistributedSampler``.
+    ``options``: TensorLoader's ``normalize``, ``augment``, ``drop_last``, ``device``.
+
+    >>> x = torch.zeros(10, 3, 32, 32, dtype=torch.uint8)
+    >>> len(ShardedTensorLoader(x, torch.arange(10), batch_size=4))   # 1 process: 10 images
+    3
+    """
+
+    def __init__(self, images, labels, batch_size: int, *, seed: int = 0, **options):
+        device = options.get("device")
+        self.images = images.to(device) if device is not None else images
+        self.labels = labels.to(self.images.device)
+        self.dataset = self.images  # len(loader.dataset): the whole training set
+        self.sampler = train_sampler(range(len(labels)), seed)
+        self.batch_size, self.options = batch_size, options
+        self.drop_last = bool(options.get("drop_last"))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self):
+        shard = torch.tensor(list(self.sampler), device=self.images.device)
+        yield from TensorLoader(self.images[shard], self.labels[shard], self.batch_size,
+                                shuffle=False, **self.options)
+
+
+def safe_num_workers() -> int:
+    """DataLoader workers that work in a notebook: 0 on Windows and macOS (worker
+    processes there re-import the notebook and often fail), else up to 2."""
+    if sys.platform in ("win32", "darwin"):
+        return 0
+    return min(2, os.cpu_count() or 1)

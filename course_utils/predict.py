@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torchvision.transforms as T
@@ -17,7 +18,9 @@ from course_utils import checkpoints, models
 from course_utils.data import CIFAR10_CLASSES, open_rgb, to_rgb
 from course_utils.devices import pick_device
 from course_utils.i18n import tr
-from course_utils.viz import Figure, new_figure, style_axes
+
+if TYPE_CHECKING:
+    from course_utils.viz import Figure
 
 #: The CIFAR-10 weights shipped with the course (how they were made and their measured test
 #: accuracy: course_utils/weights/README.md).
@@ -133,6 +136,9 @@ def show_prediction(model, image, topk: int = 3, *, normalize=None,
 
     >>> # show_prediction(model, demo_image("dog"), normalize=info["normalize"])
     """
+    # imported here: matplotlib is for notebooks; the command line's predict never draws
+    from course_utils.viz import new_figure, style_axes
+
     ranked = predict_image(model, image, topk, normalize=normalize, classes=classes)
     img = open_rgb(image) if isinstance(image, (str, os.PathLike)) else _pil_rgb(image)
     fig = new_figure(7, 2.6)

@@ -25,8 +25,7 @@ from PIL import Image
 from torch import nn
 
 from course_utils import checkpoints, data, download, engine, loaders, models, predict, runs
-from course_utils.checkpoints import CheckpointError
-from course_utils.devices import save_with_device_tag
+from course_utils.checkpoints import CheckpointError, save_with_device_tag
 from course_utils.settings import REPO_ROOT
 from course_utils.tb import check_image, read_scalars
 

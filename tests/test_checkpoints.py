@@ -128,7 +128,7 @@ def test_gpu_saved_checkpoint_loads_on_cpu_through_map_location(tmp_path, monkey
     model, optimizer, _ = _trained_pair()
     state = {"model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
              "model_name": "tudui", "epoch": 1}
-    path = devices.save_with_device_tag(state, tmp_path / "gpu.pt", "cuda:0")
+    path = checkpoints.save_with_device_tag(state, tmp_path / "gpu.pt", "cuda:0")
     assert _storage_locations(path) == {"cuda:0"}  # exactly what a GPU save records
     assert _storage_locations(files.atomic_save(state, tmp_path / "cpu.pt")) == {"cpu"}
 
@@ -440,7 +440,7 @@ def test_a_file_from_a_missing_device_says_map_location(tmp_path, monkeypatch, l
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     if location == "mps:0" and devices._mps_available():
         pytest.skip("this machine has Apple's MPS, so an MPS file loads")
-    path = devices.save_with_device_tag({"w": torch.ones(2)}, tmp_path / "dev.pt", location)
+    path = checkpoints.save_with_device_tag({"w": torch.ones(2)}, tmp_path / "dev.pt", location)
     first = str(_first_line_of_torch_error(path)).splitlines()[0]
     assert location[:-2] in first.lower()  # torch's own words name the device
     with pytest.raises(CheckpointError) as info:
@@ -470,7 +470,7 @@ def test_load_whole_model_messages_and_cpu_default(tmp_path, monkeypatch):
     _names(str(missing.value), str(tmp_path / "nope.pth"), "does not exist")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     model, _, _ = _trained_pair()
-    path = devices.save_with_device_tag(model, tmp_path / "gpu_whole.pth", "cuda:0")
+    path = checkpoints.save_with_device_tag(model, tmp_path / "gpu_whole.pth", "cuda:0")
     with pytest.raises(CheckpointError) as info:
         checkpoints.load_whole_model(path)
     _names(str(info.value), str(path), "refusing", "execute any code", "trust=True",
@@ -530,7 +530,7 @@ def test_load_latest_restores_and_uses_map_location(tmp_path, monkeypatch):
     model, optimizer, scheduler = _trained_pair()
     state = {"format": 1, "model_state": model.state_dict(), "epoch": 3,
              "optimizer_state": optimizer.state_dict(), "scheduler_state": scheduler.state_dict()}
-    devices.save_with_device_tag(state, folder / "last.pt", "cuda:0")  # saved on a GPU
+    checkpoints.save_with_device_tag(state, folder / "last.pt", "cuda:0")  # saved on a GPU
     fresh = models.Tudui()
     opt = torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)

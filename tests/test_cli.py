@@ -26,10 +26,10 @@ from course_utils import (
     download,
     files,
     interrupts,
-    loaders,
     models,
     predict,
     recipes,
+    training,
 )
 from course_utils.models import MODELS
 from course_utils.settings import REPO_ROOT
@@ -198,10 +198,10 @@ def test_improved_recipe_records_its_normalisation(capsys, offline, tmp_path, ru
     assert folder.name.endswith("_improved")
     state = checkpoints.load_checkpoint(folder / "checkpoints" / "last.pt")
     assert state["model_name"] == recipes.RECIPES["improved"].model == "fast-cnn"
-    assert state["normalize"] == (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD)
+    assert state["normalize"] == (data.CIFAR10_MEAN, data.CIFAR10_STD)
     assert state["scheduler_state"] is not None
     _, info = predict.load_trained(folder / "checkpoints" / "last.pt")
-    assert info["normalize"] == (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD)
+    assert info["normalize"] == (data.CIFAR10_MEAN, data.CIFAR10_STD)
     code, _, err = run_cli("train", "--resume", str(folder), "--epochs", "3")
     assert code == 2 and "cannot change on resume" in err
 
@@ -282,7 +282,7 @@ def test_each_failure_has_its_exit_code(monkeypatch, offline, run_cli, error, co
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(recipes, "train", fail)
+    monkeypatch.setattr(training, "train", fail)
     got, out, err = run_cli("train", "--limit", "64", "--no-progress", "--logdir", "runs")
     assert got == code and "Traceback" not in err + out
     assert err.count("\n") == 1  # one line, no usage text
@@ -295,7 +295,7 @@ def test_a_full_cache_names_the_cache_and_its_setting(monkeypatch, offline, cach
     def fail(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(cache_dir / "x.npy"))
 
-    monkeypatch.setattr(recipes, "train", fail)
+    monkeypatch.setattr(training, "train", fail)
     code, _, err = run_cli("train", "--logdir", "runs")
     assert code == 1 and err.count("\n") == 1
     for word in (f"no space left on {cache_dir}", "free space", "COURSE_CACHE_DIR"):
@@ -483,7 +483,7 @@ def test_each_value_check_accepts_and_rejects_naming_the_value(monkeypatch, tmp_
 
 
 def _fake_train(monkeypatch, history):
-    """recipes.train replaced: records (settings, checkpoint) of the run it is given,
+    """training.train replaced: records (settings, checkpoint) of the run it is given,
     returns a run folder and ``history``."""
     calls = []
 
@@ -491,7 +491,7 @@ def _fake_train(monkeypatch, history):
         calls.append((run.settings, run.checkpoint))
         return run.settings.resume or run.settings.logdir / "20260101-000000_x", history
 
-    monkeypatch.setattr(recipes, "train", train)
+    monkeypatch.setattr(training, "train", train)
     return calls
 
 
@@ -533,8 +533,8 @@ def test_train_resume_reads_the_run_once_and_continues_it(monkeypatch, tmp_path,
     path = checkpoints.save_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt",
                                        models.build_model("tudui"), epoch=2, config=config)
     reads = []
-    read = recipes.checkpoint_to_resume
-    monkeypatch.setattr(recipes, "checkpoint_to_resume", lambda d: reads.append(d) or read(d))
+    read = training.checkpoint_to_resume
+    monkeypatch.setattr(training, "checkpoint_to_resume", lambda d: reads.append(d) or read(d))
     code, out, err = run_cli("train", "--resume", tmp_path / "run", "--epochs", "3",
                              "--device", "cpu")
     assert (code, err) == (0, "") and reads == [tmp_path / "run"]  # read once
@@ -581,7 +581,7 @@ def test_an_interrupted_command_says_what_it_leaves_behind(monkeypatch, tmp_path
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    def interrupted_in(folder):  # recipes.train made the run's folder, then Ctrl+C
+    def interrupted_in(folder):  # training.train made the run's folder, then Ctrl+C
         def train(run):
             run.folder = folder
             raise KeyboardInterrupt
@@ -593,7 +593,7 @@ def test_an_interrupted_command_says_what_it_leaves_behind(monkeypatch, tmp_path
         assert err.count("\n") == 1, err  # one line
         return err
 
-    monkeypatch.setattr(recipes, "train", interrupted)
+    monkeypatch.setattr(training, "train", interrupted)
     train = ("train", "--logdir", logs, "--device", "cpu")
 
     def start_again(err):  # nothing to resume: says so, names no run
@@ -605,11 +605,11 @@ def test_an_interrupted_command_says_what_it_leaves_behind(monkeypatch, tmp_path
     assert start_again(ask(*train))  # no run folder at all
     other = run("b-other")  # saved, newer, but another command's: never guessed
     assert start_again(ask(*train))
-    monkeypatch.setattr(recipes, "train", interrupted_in(run("a-mine", saved=False)))
+    monkeypatch.setattr(training, "train", interrupted_in(run("a-mine", saved=False)))
     assert start_again(ask(*train))  # this command's folder, no epoch finished yet
-    monkeypatch.setattr(recipes, "train", interrupted_in(run("c-mine")))
+    monkeypatch.setattr(training, "train", interrupted_in(run("c-mine")))
     assert resume(ask(*train), logs / "c-mine")
-    monkeypatch.setattr(recipes, "checkpoint_to_resume", interrupted)  # while reading it
+    monkeypatch.setattr(training, "checkpoint_to_resume", interrupted)  # while reading it
     assert resume(ask(*train, "--resume", other), other)
     monkeypatch.setattr(cli, "load_trained", interrupted)
     assert "nothing was written" in ask("predict", DOG)
@@ -621,7 +621,7 @@ def test_sigterm_exits_143(monkeypatch, tmp_path, run_cli):
     def stopped(*args, **kwargs):
         raise interrupts.Interrupted(signal.SIGTERM)
 
-    monkeypatch.setattr(recipes, "train", stopped)
+    monkeypatch.setattr(training, "train", stopped)
     code, _, err = run_cli("train", "--logdir", tmp_path, "--device", "cpu")
     assert code == 143 and err.startswith("interrupted; no epoch had finished")
 

@@ -351,18 +351,6 @@ def test_as_tensors_and_spread_subset(monkeypatch, cache_dir):
     assert data.spread_indices(5, 5) == data.spread_indices(5, 9) == [0, 1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("platform, cpus, workers", [
-    ("linux", 8, 2), ("linux", 2, 2), ("linux", 1, 1), ("linux", None, 1),
-    ("darwin", 8, 0), ("win32", 8, 0), ("freebsd14", 4, 2),
-])
-def test_safe_num_workers_on_each_platform(monkeypatch, platform, cpus, workers):
-    """0 on macOS and Windows (workers there re-import the notebook), else up to 2 but never
-    more than the CPUs (an unknown count counts as 1)."""
-    monkeypatch.setattr(data.sys, "platform", platform)
-    monkeypatch.setattr(data.os, "cpu_count", lambda: cpus)
-    assert data.safe_num_workers() == workers
-
-
 def test_to_rgb_makes_transparency_white_and_scales_16_bit(tmp_path):
     rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 255))
     rgba.putpixel((0, 0), (0, 0, 0, 0))  # a fully transparent pixel

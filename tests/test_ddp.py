@@ -18,7 +18,7 @@ import torch
 from _course_env import course_env
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils import checkpoints, distributed, engine, loaders, models, recipes
+from course_utils import checkpoints, distributed, engine, loaders, models, recipes, training
 from course_utils.tb import read_scalars
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -51,7 +51,7 @@ def test_two_shards_of_batch_b_make_the_one_process_batch_2b(pipeline, monkeypat
 
     def make(batch):
         if pipeline == "TensorLoader":
-            return lambda: distributed.ShardedTensorLoader(images, labels, batch, seed=5)
+            return lambda: loaders.ShardedTensorLoader(images, labels, batch, seed=5)
         data = TensorDataset(images, labels)
         return lambda: DataLoader(data, batch, sampler=distributed.train_sampler(data, 5))
 
@@ -81,7 +81,7 @@ def test_without_torchrun_nothing_changes(monkeypatch):
         assert distributed.wrap(model, device) is model
         assert distributed.share(call=lambda: 7) == 7 and distributed.gather(3) == [3]
     x = torch.randint(0, 256, (10, 3, 4, 4), dtype=torch.uint8)
-    sharded = distributed.ShardedTensorLoader(x, torch.arange(10), 4, drop_last=True)
+    sharded = loaders.ShardedTensorLoader(x, torch.arange(10), 4, drop_last=True)
     assert len(sharded) == len(loaders.TensorLoader(x, torch.arange(10), 4, drop_last=True))
 
 
@@ -160,7 +160,7 @@ def _one_process(*, epochs: int, batch_size: int, limit: int, seed: int):
     the order the two-process job uses (DistributedSampler with one replica)."""
     settings = recipes.make_settings("original", epochs=epochs, batch_size=batch_size,
                                      limit=limit, seed=seed, device="cpu", progress=False)
-    run = recipes.build_parts(settings)
+    run = training.build_parts(settings)
     dataset = run.train_loader.dataset
     train = DataLoader(dataset, batch_size, sampler=distributed.train_sampler(dataset, seed))
     threads = torch.get_num_threads()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from _helpers import time_training
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.tensorboard import SummaryWriter
@@ -49,7 +50,7 @@ def test_training_fits_one_fixed_batch():
     match that batch, so ``evaluate`` (eval mode) sees what training saw."""
     xs, ys = data.as_tensors(data.cifar10(train=True, verbose=False))
     keep = data.spread_indices(len(ys), 32)
-    norm = (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD)
+    norm = (data.CIFAR10_MEAN, data.CIFAR10_STD)
     batch = next(iter(loaders.TensorLoader(xs[keep], ys[keep], batch_size=32, normalize=norm)))
     torch.manual_seed(0)
     model = models.TuduiBN()
@@ -274,7 +275,7 @@ def test_resume_of_a_finished_run_trains_no_more(sample, tmp_path, capsys):
 
 
 def test_fit_stores_metadata_in_every_checkpoint(sample, tmp_path):
-    norm = (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD)
+    norm = (data.CIFAR10_MEAN, data.CIFAR10_STD)
     _run(sample, 1, run_dir=tmp_path, model_name="tudui", metadata={"normalize": norm})
     state = checkpoints.load_checkpoint(tmp_path / "checkpoints" / "epoch_001.pt")
     assert state["normalize"] == norm and state["model_name"] == "tudui"
@@ -414,11 +415,10 @@ def test_pick_device_says_what_it_picked(monkeypatch, capsys):
 
 def test_time_training_measures_real_steps():
     torch.manual_seed(0)
-    from course_utils import devices
 
     model = models.Tudui()
     before = [p.detach().clone() for p in model.parameters()]
-    speed = devices.time_training(model, "cpu", batch_size=8, steps=2, warmup=1)
+    speed = time_training(model, "cpu", batch_size=8, steps=2, warmup=1)
     assert speed > 0 and math.isfinite(speed)
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 

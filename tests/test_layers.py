@@ -8,6 +8,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from _helpers import layer_shapes
 from matplotlib.patches import Rectangle
 from torch import nn
 
@@ -15,7 +16,6 @@ from course_utils.layers import (
     conv_explorer,
     conv_output_size,
     conv_picture,
-    layer_shapes,
     layer_table,
     pool_output_size,
     to_display_channels,

@@ -29,7 +29,7 @@ def test_batches_equal_totensor_of_the_same_images(sample):
 
 def test_normalize_matches_torchvision_normalize(sample):
     ds, xs, ys = sample
-    norm = (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD)
+    norm = (data.CIFAR10_MEAN, data.CIFAR10_STD)
     images, _ = next(iter(loaders.TensorLoader(xs, ys, batch_size=8, normalize=norm)))
     pipeline = T.Compose([T.ToTensor(), T.Normalize(*norm)])
     expected = torch.stack([pipeline(ds[i][0]) for i in range(8)])
@@ -142,3 +142,15 @@ def test_random_crop_uses_every_shift_from_0_to_2_pad():
         dys.add(dy)
         dxs.add(dx)
     assert dys == set(range(9)) and dxs == set(range(9))
+
+
+@pytest.mark.parametrize("platform, cpus, workers", [
+    ("linux", 8, 2), ("linux", 2, 2), ("linux", 1, 1), ("linux", None, 1),
+    ("darwin", 8, 0), ("win32", 8, 0), ("freebsd14", 4, 2),
+])
+def test_safe_num_workers_on_each_platform(monkeypatch, platform, cpus, workers):
+    """0 on macOS and Windows (workers there re-import the notebook), else up to 2 but never
+    more than the CPUs (an unknown count counts as 1)."""
+    monkeypatch.setattr(loaders.sys, "platform", platform)
+    monkeypatch.setattr(loaders.os, "cpu_count", lambda: cpus)
+    assert loaders.safe_num_workers() == workers

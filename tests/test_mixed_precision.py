@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import devices, engine, recipes
+from course_utils import devices, engine, recipes, training
 from course_utils.loaders import TensorLoader
 
 # ------------------------------------------------------------ which precision, and why
@@ -284,7 +284,7 @@ def test_train_uses_the_chosen_precision_and_says_so_first(monkeypatch, tmp_path
     for name in recipes.RECIPES:
         settings = recipes.make_settings(name, epochs=1, limit=20, device="cpu",
                                          logdir=tmp_path, progress=False)
-        recipes.train(recipes.Run(settings))
+        training.train(training.Run(settings))
         expected = deep_dtype if name == "deep" else None
         assert seen["amp_dtype"] is expected, name
         used = "float32" if expected is None else "bfloat16"

@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from course_utils import checkpoints, data, devices, engine, loaders, models, predict
+from course_utils import checkpoints, data, engine, loaders, models, predict
 from course_utils.checkpoints import CheckpointError
 
-NORM = (loaders.CIFAR10_MEAN, loaders.CIFAR10_STD)
+NORM = (data.CIFAR10_MEAN, data.CIFAR10_STD)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_pil_images_are_accepted(trained):
 def test_gpu_saved_checkpoint_predicts_on_cpu(tmp_path, trained):
     path, _, _ = trained
     state = checkpoints.load_checkpoint(path)
-    gpu_file = devices.save_with_device_tag(state, tmp_path / "from_gpu.pt", "cuda:0")
+    gpu_file = checkpoints.save_with_device_tag(state, tmp_path / "from_gpu.pt", "cuda:0")
     on_cpu, info = predict.load_trained(gpu_file, device="cpu")
     assert next(on_cpu.parameters()).device.type == "cpu"
     assert predict.predict_image(on_cpu, data.demo_image("dog"), normalize=NORM) == \

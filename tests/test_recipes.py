@@ -13,8 +13,9 @@ import torch
 import torchvision.transforms as T
 from torch.utils.data import DistributedSampler, RandomSampler, SequentialSampler
 
-from course_utils import checkpoints, data, distributed, engine, models, recipes
-from course_utils.loaders import CIFAR10_MEAN, CIFAR10_STD, TensorLoader
+from course_utils import checkpoints, data, distributed, engine, loaders, models, recipes, training
+from course_utils.data import CIFAR10_MEAN, CIFAR10_STD
+from course_utils.loaders import TensorLoader
 
 
 def test_the_original_recipe_is_p27_exactly():
@@ -22,12 +23,12 @@ def test_the_original_recipe_is_p27_exactly():
     assert (r.model, r.lr, r.momentum, r.batch_size, r.epochs) == ("tudui", 0.01, 0.0, 64, 10)
     assert (r.weight_decay, r.nesterov, r.schedule, r.label_smoothing) == (0.0, False, "none", 0.0)
     assert not (r.augment or r.normalize or r.drop_last or r.channels_last)
-    model = recipes.build_network(r)
-    group = recipes.build_optimizer(r, model).param_groups[0]
+    model = training.build_network(r)
+    group = training.build_optimizer(r, model).param_groups[0]
     assert (group["lr"], group["momentum"], group["weight_decay"], group["nesterov"]) == \
         (0.01, 0.0, 0.0, False)
-    assert recipes.build_scheduler(r, recipes.build_optimizer(r, model), 10) is None
-    assert recipes.build_loss(r).label_smoothing == 0.0
+    assert training.build_scheduler(r, training.build_optimizer(r, model), 10) is None
+    assert training.build_loss(r).label_smoothing == 0.0
 
 
 def test_every_recipe_value_is_written_out():
@@ -36,9 +37,9 @@ def test_every_recipe_value_is_written_out():
         assert r.name == name and r.model in models.MODELS
         assert all(getattr(r, f.name) is not None for f in dataclasses.fields(r))
     improved = recipes.RECIPES["improved"]
-    model = recipes.build_network(improved)
-    optimizer = recipes.build_optimizer(improved, model)
-    scheduler = recipes.build_scheduler(improved, optimizer, steps_per_epoch=5)
+    model = training.build_network(improved)
+    optimizer = training.build_optimizer(improved, model)
+    scheduler = training.build_scheduler(improved, optimizer, steps_per_epoch=5)
     assert isinstance(model, models.FastCNN)
     assert optimizer.param_groups[0]["weight_decay"] == 5e-4
     assert scheduler.total_steps == 5 * improved.epochs
@@ -84,7 +85,7 @@ def test_the_data_folder_is_passed_down_not_set_in_the_environment(
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
     folder = tmp_path / "my data"
     shutil.copytree(data.CIFAR10_SAMPLE, folder / "cifar10-jpg")
-    train, test, normalize = recipes.build_loaders(recipes.RECIPES["original"], limit=40,
+    train, test, normalize = training.build_loaders(recipes.RECIPES["original"], limit=40,
                                                    data_dir=folder)
     assert train.dataset.dataset.source == "image-folder" and normalize is None
     assert len(train.dataset) == 40 and len(test.dataset) == 200
@@ -202,7 +203,7 @@ def test_checkpoint_to_resume_finds_the_newest_checkpoint_written_by_the_cli(tmp
     folder = tmp_path / "run"
     folder.mkdir()
     with pytest.raises(checkpoints.CheckpointError) as info:
-        recipes.checkpoint_to_resume(folder)
+        training.checkpoint_to_resume(folder)
     assert str(info.value) == (
         f"{folder} has no readable checkpoint (checkpoints/last.pt or epoch_NNN.pt) to resume "
         "from; pick a run folder that has one, or leave out resume.")
@@ -210,14 +211,14 @@ def test_checkpoint_to_resume_finds_the_newest_checkpoint_written_by_the_cli(tmp
     model = models.build_model("tudui")
     path = checkpoints.save_checkpoint(folder / "checkpoints" / "last.pt", model, epoch=1)
     with pytest.raises(checkpoints.CheckpointError) as info:
-        recipes.checkpoint_to_resume(folder)
+        training.checkpoint_to_resume(folder)
     assert str(info.value) == (
         f"{path} was not written by 'python -m course_utils train' (it has no 'config'), so "
         "the CLI cannot resume it; use engine.fit(..., start=checkpoint).")
     config = recipes.make_settings("original", device="cpu").config
     checkpoints.save_checkpoint(path, model, epoch=2, config=config)
     capsys.readouterr()
-    state = recipes.checkpoint_to_resume(folder)
+    state = training.checkpoint_to_resume(folder)
     assert (state["epoch"], state["config"]) == (2, config)
     assert capsys.readouterr().out == f"[course_utils] continuing from {path}\n"
 
@@ -225,21 +226,21 @@ def test_checkpoint_to_resume_finds_the_newest_checkpoint_written_by_the_cli(tmp
 def test_model_optimizer_and_loss_take_the_recipes_values():
     improved, original = recipes.RECIPES["improved"], recipes.RECIPES["original"]
     torch.manual_seed(0)
-    model = recipes.build_network(improved)
-    (group,) = recipes.build_optimizer(improved, model).param_groups
+    model = training.build_network(improved)
+    (group,) = training.build_optimizer(improved, model).param_groups
     assert _ids(group["params"]) == _ids(model.parameters())
     assert (group["lr"], group["momentum"], group["nesterov"], group["weight_decay"]) == (
         improved.lr, improved.momentum, improved.nesterov, improved.weight_decay)
     assert (improved.lr, improved.momentum, improved.weight_decay) != (1e-3, 0, 0)  # not SGD's
-    assert recipes.build_loss(improved).label_smoothing == improved.label_smoothing > 0
-    weights = [p for p in recipes.build_network(original).parameters() if p.dim() == 4]
+    assert training.build_loss(improved).label_smoothing == improved.label_smoothing > 0
+    weights = [p for p in training.build_network(original).parameters() if p.dim() == 4]
     assert weights and all(w.is_contiguous() for w in weights)  # NCHW unless channels_last
 
 
 def _rates(recipe, steps_per_epoch):
     """The learning rate each step of ``recipe`` uses, and its scheduler."""
-    optimizer = recipes.build_optimizer(recipe, torch.nn.Linear(2, 2))
-    scheduler = recipes.build_scheduler(recipe, optimizer, steps_per_epoch)
+    optimizer = training.build_optimizer(recipe, torch.nn.Linear(2, 2))
+    scheduler = training.build_scheduler(recipe, optimizer, steps_per_epoch)
     rates = []
     for _ in range(recipe.epochs * steps_per_epoch):
         rates.append(optimizer.param_groups[0]["lr"])
@@ -259,14 +260,14 @@ def test_onecycle_warms_up_for_pct_start_of_the_steps_then_cools_down():
     rates, scheduler = _rates(dataclasses.replace(improved, epochs=1, pct_start=0.25), 4)
     assert scheduler.total_steps == 4 and rates.index(max(rates)) == 1
     with pytest.raises(ValueError) as info:
-        recipes.build_scheduler(dataclasses.replace(improved, schedule="cosine"), None, 4)
+        training.build_scheduler(dataclasses.replace(improved, schedule="cosine"), None, 4)
     assert str(info.value) == "unknown schedule 'cosine'; use 'none' or 'onecycle'."
 
 
 def test_tensor_pipeline_loaders(offline, capsys):
     recipe = dataclasses.replace(recipes.RECIPES["improved"], batch_size=128,
                                  eval_batch_size=100)
-    train, test, normalize = recipes.build_loaders(recipe, limit=300)  # device "cpu"
+    train, test, normalize = training.build_loaders(recipe, limit=300)  # device "cpu"
     out = capsys.readouterr().out
     assert "CIFAR-10 train: bundled sample" in out and "CIFAR-10 test: bundled sample" in out
     assert normalize == (CIFAR10_MEAN, CIFAR10_STD)
@@ -283,10 +284,10 @@ def test_tensor_pipeline_loaders(offline, capsys):
     mean = torch.tensor(CIFAR10_MEAN).view(1, -1, 1, 1) * 255
     assert torch.equal(train.mean, mean) and torch.equal(test.mean, mean)
     # fewer images than one batch: drop_last is off, so one (smaller) batch is left
-    train, _, _ = recipes.build_loaders(recipe, limit=100)
+    train, _, _ = training.build_loaders(recipe, limit=100)
     assert (train.drop_last, len(train)) == (False, 1)
     plain = dataclasses.replace(recipe, augment=False, normalize=False, drop_last=False)
-    train, test, normalize = recipes.build_loaders(plain, limit=300)
+    train, test, normalize = training.build_loaders(plain, limit=300)
     assert (normalize, train.mean, test.mean, train.augment, train.drop_last, len(train)) == \
         (None, None, None, False, False, 3)
 
@@ -295,13 +296,13 @@ def test_tensor_pipeline_on_another_device_from_a_data_folder(offline, tmp_path,
     """``meta`` stands in for a GPU: both loaders keep their images on the given device."""
     folder = _data_copy(tmp_path)
     recipe = recipes.RECIPES["improved"]
-    train, test, _ = recipes.build_loaders(recipe, limit=300, device="meta", data_dir=folder)
+    train, test, _ = training.build_loaders(recipe, limit=300, device="meta", data_dir=folder)
     assert train.device == test.device == torch.device("meta")
     assert train.images.device == test.images.device == torch.device("meta")
     out = capsys.readouterr().out
     assert f"image folder {folder / 'cifar10-jpg' / 'train'}" in out
     assert f"image folder {folder / 'cifar10-jpg' / 'test'}" in out
-    recipes.build_loaders(recipes.RECIPES["original"], limit=100, data_dir=folder)  # PIL
+    training.build_loaders(recipes.RECIPES["original"], limit=100, data_dir=folder)  # PIL
     out = capsys.readouterr().out
     assert f"image folder {folder / 'cifar10-jpg' / 'train'}" in out
     assert f"image folder {folder / 'cifar10-jpg' / 'test'}" in out
@@ -310,7 +311,7 @@ def test_tensor_pipeline_on_another_device_from_a_data_folder(offline, tmp_path,
 def test_pil_pipeline_loaders(offline, capsys):
     recipe = dataclasses.replace(recipes.RECIPES["original"], augment=True, normalize=True,
                                  drop_last=True, batch_size=32, eval_batch_size=50)
-    train, test, normalize = recipes.build_loaders(recipe, limit=100)
+    train, test, normalize = training.build_loaders(recipe, limit=100)
     out = capsys.readouterr().out
     assert "CIFAR-10 train: bundled sample" in out and "CIFAR-10 test: bundled sample" in out
     assert normalize == (CIFAR10_MEAN, CIFAR10_STD)
@@ -328,22 +329,22 @@ def test_pil_pipeline_loaders(offline, capsys):
     assert (test.batch_size, len(test.dataset), type(test.sampler)) == \
         (50, 200, SequentialSampler)
     original = recipes.RECIPES["original"]
-    train, test, normalize = recipes.build_loaders(original)
+    train, test, normalize = training.build_loaders(original)
     assert normalize is None and len(train.dataset) == 1000 and not train.drop_last
     assert [type(t) for t in train.dataset.transform.transforms] == [T.ToTensor]
     assert [type(t) for t in test.dataset.transform.transforms] == [T.ToTensor]
     with pytest.raises(ValueError) as info:
-        recipes.build_loaders(dataclasses.replace(original, pipeline="numpy"))
+        training.build_loaders(dataclasses.replace(original, pipeline="numpy"))
     assert str(info.value) == "unknown pipeline 'numpy'; use 'pil' or 'tensors'."
 
 
 def test_loaders_under_torchrun_give_this_process_its_shard(offline, two_processes, capsys):
     recipe = dataclasses.replace(recipes.RECIPES["improved"], batch_size=128,
                                  eval_batch_size=64)
-    assert (recipes._shard(300), recipes._shard(301)) == (150, 151)
-    train, test, normalize = recipes.build_loaders(recipe, limit=301, seed=5)
+    assert (training._shard(300), training._shard(301)) == (150, 151)
+    train, test, normalize = training.build_loaders(recipe, limit=301, seed=5)
     assert capsys.readouterr().out == ""  # only rank 0 talks
-    assert type(train) is distributed.ShardedTensorLoader
+    assert type(train) is loaders.ShardedTensorLoader
     xs, ys = data.as_tensors(data.cifar10(train=True, verbose=False), 301)
     assert torch.equal(train.images, xs) and torch.equal(train.labels, ys)
     assert (train.sampler.num_replicas, train.sampler.rank, train.sampler.seed) == (2, 1, 5)
@@ -352,9 +353,9 @@ def test_loaders_under_torchrun_give_this_process_its_shard(offline, two_process
                                  device="cpu")
     test_x, _ = data.as_tensors(data.cifar10(train=False, verbose=False))
     assert torch.equal(test.images, test_x[1::2]) and test.batch_size == 64
-    assert recipes.build_loaders(recipe, limit=200)[0].sampler.seed == 0  # the default seed
+    assert training.build_loaders(recipe, limit=200)[0].sampler.seed == 0  # the default seed
     pil = dataclasses.replace(recipes.RECIPES["original"], drop_last=True, batch_size=64)
-    train, test, _ = recipes.build_loaders(pil, limit=200, seed=5)
+    train, test, _ = training.build_loaders(pil, limit=200, seed=5)
     assert capsys.readouterr().out == ""  # the PIL pipeline too
     assert type(train.sampler) is DistributedSampler
     assert (train.sampler.num_replicas, train.sampler.rank, train.sampler.seed,
@@ -371,10 +372,10 @@ def test_build_parts_seeds_then_builds_everything_from_the_settings(offline, tmp
                                      data_dir=folder, device="cpu")
     settings = dataclasses.replace(settings, device=torch.device("meta"))
     torch.manual_seed(99)
-    run = recipes.build_parts(settings)
+    run = training.build_parts(settings)
     assert torch.initial_seed() == 3
     torch.manual_seed(3)
-    expected = recipes.build_network(settings.recipe)
+    expected = training.build_network(settings.recipe)
     assert type(run.model) is type(expected)
     for got, want in zip(run.model.state_dict().values(), expected.state_dict().values(),
                          strict=True):
@@ -392,7 +393,7 @@ def test_build_parts_seeds_then_builds_everything_from_the_settings(offline, tmp
 def test_build_parts_under_torchrun_seeds_each_process_apart(offline, two_processes):
     settings = recipes.make_settings("improved", limit=300, batch_size=64, seed=3,
                                      device="cpu")
-    run = recipes.build_parts(settings)
+    run = training.build_parts(settings)
     assert run.train_loader.sampler.seed == 3  # every process shuffles the same epochs
     assert torch.initial_seed() == 3 + 1  # rank 1's own augmentation
 
@@ -412,8 +413,8 @@ def test_train_hands_the_run_it_built_to_fit(offline, monkeypatch, tmp_path, cap
     calls = _fake_fit(monkeypatch)
     settings = recipes.make_settings("improved", epochs=2, limit=300, batch_size=128, seed=1,
                                      device="cpu", logdir=tmp_path / "runs", progress=False)
-    run = recipes.Run(settings)
-    run_dir, history = recipes.train(run)
+    run = training.Run(settings)
+    run_dir, history = training.train(run)
     assert history == [{"epoch": 1, "test_accuracy": 0.5}] and run.folder == run_dir
     assert run_dir.parent == tmp_path / "runs" and run_dir.name.endswith("_improved")
     ((model, train_loader, test_loader), kw), = calls
@@ -432,7 +433,7 @@ def test_train_hands_the_run_it_built_to_fit(offline, monkeypatch, tmp_path, cap
     # a run name of one's own; under torchrun the global batch is spelled out
     monkeypatch.setattr(distributed, "world_size", lambda: 2)
     named = dataclasses.replace(settings, run_name="tiny", progress=True)
-    run_dir, _ = recipes.train(recipes.Run(named))
+    run_dir, _ = training.train(training.Run(named))
     assert run_dir.name.endswith("_tiny") and calls[-1][1]["progress"] is True
     assert ", batch 128 per process × 2 processes = 256, device cpu," in \
         capsys.readouterr().out
@@ -444,14 +445,14 @@ def test_train_resumes_in_the_run_folder_it_is_given(offline, monkeypatch, tmp_p
     checkpoint = {"config": new.config, "epoch": 1}
     again = recipes.make_settings(checkpoint=checkpoint, resume=tmp_path / "old", device="cpu",
                                   logdir=tmp_path / "runs")
-    run_dir, _ = recipes.train(recipes.Run(again, checkpoint, again.resume))
+    run_dir, _ = training.train(training.Run(again, checkpoint, again.resume))
     assert run_dir == tmp_path / "old" and calls[-1][1]["start"] is checkpoint
     assert not (tmp_path / "runs").exists()  # no new run folder
     message = ("a resumed run needs both settings.resume (its folder) and its checkpoint "
                "(prepare() reads it); a new run neither.")
     for settings, given in ((again, None), (new, checkpoint)):
         with pytest.raises(ValueError) as info:
-            recipes.train(recipes.Run(settings, given))
+            training.train(training.Run(settings, given))
         assert str(info.value) == message
     assert len(calls) == 1
 
@@ -462,13 +463,13 @@ def test_prepare_reads_the_resumed_run_once_and_knows_its_folder(tmp_path, monke
     checkpoints.save_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt",
                                 models.build_model("tudui"), epoch=2, config=config)
     reads = []
-    read = recipes.checkpoint_to_resume
-    monkeypatch.setattr(recipes, "checkpoint_to_resume", lambda d: reads.append(d) or read(d))
-    run = recipes.prepare(resume=tmp_path / "run", epochs=3, device=torch.device("cpu"))
+    read = training.checkpoint_to_resume
+    monkeypatch.setattr(training, "checkpoint_to_resume", lambda d: reads.append(d) or read(d))
+    run = training.prepare(resume=tmp_path / "run", epochs=3, device=torch.device("cpu"))
     assert reads == [tmp_path / "run"] and run.folder == tmp_path / "run"
     assert (run.checkpoint["epoch"], run.settings.recipe.epochs) == (2, 3)
     assert run.settings.resume == tmp_path / "run" and run.settings.limit == 100
-    new = recipes.prepare("original", device=torch.device("cpu"), logdir=tmp_path / "runs")
+    new = training.prepare("original", device=torch.device("cpu"), logdir=tmp_path / "runs")
     assert (new.checkpoint, new.folder, new.settings.resume) == (None, None, None)
     assert not (tmp_path / "runs").exists()  # the folder comes with train(), not before
 

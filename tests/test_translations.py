@@ -24,10 +24,11 @@ from pathlib import Path
 
 import polib
 import pytest
+from _helpers import all_exercises
 
 from course_utils import i18n as course_i18n
 from course_utils import translate
-from course_utils.exercises import all_exercises, chapter, i18n
+from course_utils.exercises import chapter, i18n
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGLISH = sorted((ROOT / "notebooks").glob("*.ipynb"))

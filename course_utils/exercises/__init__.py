@@ -40,7 +40,6 @@ import ctypes
 import importlib
 import math
 import numbers
-import pkgutil
 import textwrap
 import threading
 from collections.abc import Callable, Set
@@ -307,12 +306,6 @@ class Exercise:
         self._say(f"Solution {self.key}:")
         print(say_code(self.lang, textwrap.dedent(self.solution_code).strip()))
 
-    def solve(self) -> Any:
-        """Run the reference solution and return its ``answer`` (used by the tests)."""
-        namespace: dict[str, Any] = {}
-        exec(textwrap.dedent(self.solution_code), namespace)  # trusted course code
-        return namespace["answer"]
-
 
 def _cut(exc: BaseException, width: int = 160) -> str:
     """The first line of an exception's message, at most ``width`` characters."""
@@ -342,13 +335,3 @@ def chapter(number: int | str, lang: str | None = None) -> SimpleNamespace:
     if not found:
         raise LookupError(f"chapter {number} defines no exercises.")
     return SimpleNamespace(**found)
-
-
-def all_exercises() -> list[Exercise]:
-    """Every exercise of every chapter module (for the tests)."""
-    result = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("ch"):
-            module = importlib.import_module(f"{__name__}.{info.name}")
-            result += [v for v in vars(module).values() if isinstance(v, Exercise)]
-    return result

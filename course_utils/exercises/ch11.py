@@ -143,7 +143,7 @@ class _Sneaky:
 
 
 def _check_q3(fn):
-    from course_utils.devices import save_with_device_tag
+    from course_utils.checkpoints import save_with_device_tag
 
     expect(callable(fn), "`answer` should be a function load_on_cpu(path) → state_dict.")
     weights = {"w": torch.arange(6.0).view(2, 3), "b": torch.ones(2)}
