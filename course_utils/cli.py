@@ -32,6 +32,7 @@ from course_utils.settings import cache_dir
 
 
 # ------------------------------------------------------------------------ value checks
+# argparse converters, each named after what it accepts: text in, checked value out
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -42,7 +43,7 @@ def positive_int(text: str) -> int:
     return value
 
 
-def number(text: str) -> float:
+def finite_number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -53,51 +54,51 @@ def number(text: str) -> float:
 
 
 def positive_number(text: str) -> float:
-    if (value := number(text)) <= 0:
+    if (value := finite_number(text)) <= 0:
         raise argparse.ArgumentTypeError(f"{text} must be a positive number")
     return value
 
 
-def momentum(text: str) -> float:
-    if not 0 <= (value := number(text)) < 1:
+def momentum_below_one(text: str) -> float:
+    if not 0 <= (value := finite_number(text)) < 1:
         raise argparse.ArgumentTypeError(f"{text} must be at least 0 and below 1 (e.g. 0.9)")
     return value
 
 
-def topk(text: str) -> int:
+def class_count(text: str) -> int:
     if (value := positive_int(text)) > len(CIFAR10_CLASSES):
         raise argparse.ArgumentTypeError(
             f"{value} is more than the {len(CIFAR10_CLASSES)} classes there are")
     return value
 
 
-def device(text: str):
+def available_device(text: str):
     try:  # devices.pick_device is the course's one device check
         return devices.pick_device(text, verbose=False)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def folder(text: str) -> Path:
+def existing_folder(text: str) -> Path:
     if not (path := Path(text).expanduser()).is_dir():
         raise argparse.ArgumentTypeError(f"folder {text!r} does not exist")
     return path
 
 
-def new_or_folder(text: str) -> Path:
+def new_or_existing_folder(text: str) -> Path:
     if (path := Path(text).expanduser()).exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} exists and is not a folder")
     return path
 
 
-def file(text: str) -> Path:
+def existing_file(text: str) -> Path:
     if not (path := Path(text).expanduser()).is_file():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise argparse.ArgumentTypeError(f"file {text!r} {what}")
     return path
 
 
-def run_name(text: str) -> str:
+def folder_name_part(text: str) -> str:
     if not text or text in (".", "..") or any(c in text for c in '/\\:*?"<>|'):
         raise argparse.ArgumentTypeError(
             f"{text!r} cannot be part of a folder name (no slashes or :*?\"<>|)")
@@ -146,23 +147,23 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{_per_recipe('batch_size')})")
     t.add_argument("--lr", type=positive_number,
                    help=f"learning rate (default: the recipe's, {_per_recipe('lr')})")
-    t.add_argument("--momentum", type=momentum, metavar="M",
+    t.add_argument("--momentum", type=momentum_below_one, metavar="M",
                    help=f"SGD momentum, 0 ≤ M < 1 (default: {_per_recipe('momentum')})")
-    t.add_argument("--device", type=device, default="auto",
+    t.add_argument("--device", type=available_device, default="auto",
                    help="auto (default: cuda → mps → cpu), cpu, cuda, cuda:N or mps")
     t.add_argument("--precision", choices=devices.PRECISION_CHOICES,
                    help="auto: bfloat16 where the CPU/GPU computes it natively (AMX, AVX-512 "
                         "BF16, Ampere GPUs on), else float32; or float32 / bfloat16 (default: "
                         f"the recipe's, {_per_recipe('precision')})")
-    t.add_argument("--data-dir", type=folder, metavar="DIR",
+    t.add_argument("--data-dir", type=existing_folder, metavar="DIR",
                    help="folder with cifar10-jpg/ or its .tar.gz (default: $COURSE_DATA_DIR)")
     t.add_argument("--limit", type=positive_int, metavar="N",
                    help="use at most N training images (quick experiments)")
-    t.add_argument("--logdir", type=new_or_folder, default=Path("runs"), metavar="DIR",
+    t.add_argument("--logdir", type=new_or_existing_folder, default=Path("runs"), metavar="DIR",
                    help="parent folder of the run folders (default: runs)")
-    t.add_argument("--run-name", type=run_name, metavar="NAME",
+    t.add_argument("--run-name", type=folder_name_part, metavar="NAME",
                    help="suffix of the new run folder's name (default: the recipe)")
-    t.add_argument("--resume", type=folder, metavar="RUN_DIR",
+    t.add_argument("--resume", type=existing_folder, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR from its newest checkpoint, with its "
                         "settings; --epochs may raise the total")
     t.add_argument("--seed", type=int, help="random seed (default 0)")
@@ -175,12 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "RGBA and grayscale photos are converted to RGB, then resized to 32×32.",
         epilog="example:\n  python -m course_utils predict my_cat.jpg --checkpoint "
                "runs/<run>/checkpoints/last.pt --topk 5")
-    p.add_argument("images", nargs="+", type=file, metavar="IMAGE", help="image files")
-    p.add_argument("--checkpoint", type=file, metavar="FILE",
+    p.add_argument("images", nargs="+", type=existing_file, metavar="IMAGE", help="image files")
+    p.add_argument("--checkpoint", type=existing_file, metavar="FILE",
                    help="checkpoint to load (default: the weights shipped with the course)")
-    p.add_argument("--topk", type=topk, default=3, metavar="K",
+    p.add_argument("--topk", type=class_count, default=3, metavar="K",
                    help="classes to show per image, 1–10 (default 3)")
-    p.add_argument("--device", type=device, default="cpu",
+    p.add_argument("--device", type=available_device, default="cpu",
                    help="cpu (default), auto, cuda, cuda:N or mps")
     return parser
 

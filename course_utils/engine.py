@@ -2,7 +2,7 @@
 
 ``fit`` adds what the original script left out: a progress bar, TensorBoard scalars with
 the original tags (``train_loss`` per logged step, ``test_loss`` and ``test_accuracy`` per
-epoch), an atomic checkpoint after every epoch, and ``start=`` (a loaded checkpoint) that
+epoch), an atomic checkpoint after every epoch, and ``checkpoint=`` (a loaded one) that
 continues an interrupted run: same step counter, same curves, same random numbers (so a
 resumed run on the CPU ends with exactly the weights an uninterrupted one would have).
 Under ``torchrun`` (a process group set up by :mod:`course_utils.distributed`) ``fit`` wraps
@@ -156,7 +156,8 @@ def evaluate(model, loader, loss_fn=None, device=None,
 
 
 def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn, device,
-        scheduler=None, run_dir=None, start: dict | None = None, model_name: str | None = None,
+        scheduler=None, run_dir=None, checkpoint: dict | None = None,
+        model_name: str | None = None,
         metadata: dict | None = None, progress: bool = True, log_every: int = 10,
         verbose: bool | None = None, amp_dtype: torch.dtype | None = None) -> list[dict]:
     """Train for ``epochs`` epochs in all, evaluating, logging and checkpointing after each.
@@ -167,7 +168,7 @@ def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn, de
     Args:
         run_dir: folder for TensorBoard events and ``checkpoints/`` (``epoch_NNN.pt`` and
             ``last.pt``); None = no logs and no checkpoints.
-        start: a checkpoint dict already loaded (``checkpoints.load_latest(run_dir)[1]``) to
+        checkpoint: a checkpoint dict already loaded (``checkpoints.load_latest(run_dir)[1]``) to
             continue from: model, optimizer, scheduler, random-number state, step counter and
             history are restored, and TensorBoard hides events an interrupted run wrote after
             that checkpoint. ``epochs`` is the total, so ``epochs=10`` after 4 finished epochs
@@ -189,8 +190,8 @@ def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn, de
     device = torch.device(device)
     model.to(device)
     start_epoch, step, history = 0, 0, []
-    if start is not None:
-        start_epoch, step, history = _restore(start, model, optimizer, scheduler)
+    if checkpoint is not None:
+        start_epoch, step, history = _restore(checkpoint, model, optimizer, scheduler)
     model = distributed.wrap(model, device)  # DDP under torchrun (after the restore)
     main = distributed.is_main()
     progress, verbose = progress and main, (progress if verbose is None else verbose) and main
@@ -266,18 +267,18 @@ def _train_and_measure(loop: _Loop, model, train_loader, test_loader, optimizer,
     return record, step
 
 
-def _restore(start: dict, model, optimizer, scheduler) -> tuple[int, int, list]:
+def _restore(checkpoint: dict, model, optimizer, scheduler) -> tuple[int, int, list]:
     """Put a loaded checkpoint into model/optimizer/scheduler and the random-number
     generators; returns ``(epoch, step, history)``."""
-    checkpoints.restore(start, model, optimizer, scheduler)
-    epoch, step = int(start.get("epoch") or 0), int(start.get("global_step") or 0)
-    state = start.get("rng_state") or {}
+    checkpoints.restore(checkpoint, model, optimizer, scheduler)
+    epoch, step = int(checkpoint.get("epoch") or 0), int(checkpoint.get("global_step") or 0)
+    state = checkpoint.get("rng_state") or {}
     ranks = state.get("ranks") or []  # one state per process, from a torchrun run
     set_rng_state(ranks[distributed.rank()] if len(ranks) == distributed.world_size()
                   else state)
     if distributed.is_main():
         print(f"[course_utils] resumed at epoch {epoch}, step {step}")
-    return epoch, step, list(start.get("history") or [])
+    return epoch, step, list(checkpoint.get("history") or [])
 
 
 def _rng_states() -> dict:

@@ -48,7 +48,7 @@ def checkpoint_to_resume(run_dir) -> dict:
     if not isinstance(state.get("config"), dict):
         raise checkpoints.CheckpointError(
             f"{path} was not written by 'python -m course_utils train' (it has no "
-            "'config'), so the CLI cannot resume it; use engine.fit(..., start=checkpoint).")
+            "'config'), so the CLI cannot resume it; use engine.fit(..., checkpoint=...).")
     print(f"[course_utils] continuing from {path}")
     return state
 
@@ -220,7 +220,7 @@ def train(run: Run) -> tuple[Path, list[dict]]:
     history = engine.fit(
         parts.model, parts.train_loader, parts.test_loader, epochs=recipe.epochs,
         optimizer=parts.optimizer, loss_fn=parts.loss_fn, scheduler=parts.scheduler,
-        device=settings.device, run_dir=run.folder, start=run.checkpoint,
+        device=settings.device, run_dir=run.folder, checkpoint=run.checkpoint,
         model_name=recipe.model, progress=settings.progress, verbose=True,
         metadata={"config": settings.config, "normalize": parts.normalize,
                   "precision": precision}, amp_dtype=PRECISIONS[precision])

@@ -70,7 +70,7 @@ def course_logs(tmp_path_factory):
             engine.fit(model, train, test, epochs=epochs, optimizer=optimizer,
                        loss_fn=torch.nn.CrossEntropyLoss(), device="cpu", progress=False,
                        log_every=2, run_dir=logdir / "tudui", model_name="tudui",
-                       start=found[1] if found else None)
+                       checkpoint=found[1] if found else None)
     finally:
         torch.set_num_threads(threads)
     return logdir

@@ -324,21 +324,21 @@ TRAIN_OPTIONS = {
     "--epochs": ("epochs", cli.positive_int, None, "N", None, None),
     "--batch-size": ("batch_size", cli.positive_int, None, "N", None, None),
     "--lr": ("lr", cli.positive_number, None, None, None, None),
-    "--momentum": ("momentum", cli.momentum, None, "M", None, None),
-    "--device": ("device", cli.device, "auto", None, None, None),
-    "--data-dir": ("data_dir", cli.folder, None, "DIR", None, None),
+    "--momentum": ("momentum", cli.momentum_below_one, None, "M", None, None),
+    "--device": ("device", cli.available_device, "auto", None, None, None),
+    "--data-dir": ("data_dir", cli.existing_folder, None, "DIR", None, None),
     "--limit": ("limit", cli.positive_int, None, "N", None, None),
-    "--logdir": ("logdir", cli.new_or_folder, Path("runs"), "DIR", None, None),
-    "--run-name": ("run_name", cli.run_name, None, "NAME", None, None),
-    "--resume": ("resume", cli.folder, None, "RUN_DIR", None, None),
+    "--logdir": ("logdir", cli.new_or_existing_folder, Path("runs"), "DIR", None, None),
+    "--run-name": ("run_name", cli.folder_name_part, None, "NAME", None, None),
+    "--resume": ("resume", cli.existing_folder, None, "RUN_DIR", None, None),
     "--seed": ("seed", int, None, None, None, None),
     "--no-progress": ("no_progress", None, False, None, None, 0),
 }
 PREDICT_OPTIONS = {
-    "images": ("images", cli.file, None, "IMAGE", None, "+"),
-    "--checkpoint": ("checkpoint", cli.file, None, "FILE", None, None),
-    "--topk": ("topk", cli.topk, 3, "K", None, None),
-    "--device": ("device", cli.device, "cpu", None, None, None),
+    "images": ("images", cli.existing_file, None, "IMAGE", None, "+"),
+    "--checkpoint": ("checkpoint", cli.existing_file, None, "FILE", None, None),
+    "--topk": ("topk", cli.class_count, 3, "K", None, None),
+    "--device": ("device", cli.available_device, "cpu", None, None, None),
 }
 #: option → what its help must tell (its default, its values): a few key words each
 HELP_TELLS = {
@@ -444,15 +444,16 @@ def test_each_value_check_accepts_and_rejects_naming_the_value(monkeypatch, tmp_
     monkeypatch.setenv("HOME", str(tmp_path))  # "~" is tmp_path
     (tmp_path / "data").mkdir()
     (tmp_path / "photo.png").write_bytes(b"")
-    accepted = [(cli.positive_int, "1", 1), (cli.number, "-2.5", -2.5),
-                (cli.number, "1e-3", 0.001), (cli.positive_number, "1e-3", 0.001),
-                (cli.momentum, "0", 0.0), (cli.momentum, "0.99", 0.99), (cli.topk, "10", 10),
-                (cli.device, "cpu", torch.device("cpu")),
-                (cli.folder, "~/data", tmp_path / "data"),
-                (cli.new_or_folder, "~/data", tmp_path / "data"),
-                (cli.new_or_folder, "~/new", tmp_path / "new"),
-                (cli.file, "~/photo.png", tmp_path / "photo.png"),
-                (cli.run_name, "Xmas-run_2", "Xmas-run_2")]
+    accepted = [(cli.positive_int, "1", 1), (cli.finite_number, "-2.5", -2.5),
+                (cli.finite_number, "1e-3", 0.001), (cli.positive_number, "1e-3", 0.001),
+                (cli.momentum_below_one, "0", 0.0), (cli.momentum_below_one, "0.99", 0.99),
+                (cli.class_count, "10", 10),
+                (cli.available_device, "cpu", torch.device("cpu")),
+                (cli.existing_folder, "~/data", tmp_path / "data"),
+                (cli.new_or_existing_folder, "~/data", tmp_path / "data"),
+                (cli.new_or_existing_folder, "~/new", tmp_path / "new"),
+                (cli.existing_file, "~/photo.png", tmp_path / "photo.png"),
+                (cli.folder_name_part, "Xmas-run_2", "Xmas-run_2")]
     for check, text, value in accepted:
         assert check(text) == value, (check.__name__, text)
     assert capsys.readouterr().out == ""  # the device is checked quietly
@@ -460,19 +461,19 @@ def test_each_value_check_accepts_and_rejects_naming_the_value(monkeypatch, tmp_
         devices.pick_device("gpu", verbose=False)
     rejected = [(cli.positive_int, "three", "whole number"),  # value, key word of the rule
                 (cli.positive_int, "0", "at least 1"),
-                (cli.number, "fast", "not a number"),
-                (cli.number, "inf", "finite"),
+                (cli.finite_number, "fast", "not a number"),
+                (cli.finite_number, "inf", "finite"),
                 (cli.positive_number, "0", "positive"),
-                (cli.momentum, "1", "below 1"),
-                (cli.momentum, "1.5", "below 1"),
-                (cli.momentum, "-0.1", "at least 0"),
-                (cli.topk, "11", "10 classes"),
-                (cli.device, "gpu", str(info.value)),
-                (cli.folder, "~/none", "does not exist"),
-                (cli.new_or_folder, "~/photo.png", "not a folder"),
-                (cli.file, "~/data", "is a folder"),
-                (cli.file, "~/none.png", "does not exist")]
-    rejected += [(cli.run_name, name, "folder name")
+                (cli.momentum_below_one, "1", "below 1"),
+                (cli.momentum_below_one, "1.5", "below 1"),
+                (cli.momentum_below_one, "-0.1", "at least 0"),
+                (cli.class_count, "11", "10 classes"),
+                (cli.available_device, "gpu", str(info.value)),
+                (cli.existing_folder, "~/none", "does not exist"),
+                (cli.new_or_existing_folder, "~/photo.png", "not a folder"),
+                (cli.existing_file, "~/data", "is a folder"),
+                (cli.existing_file, "~/none.png", "does not exist")]
+    rejected += [(cli.folder_name_part, name, "folder name")
                  for name in ("", ".", "..", *(f"a{c}b" for c in '/\\:*?"<>|'))]
     for check, text, rule in rejected:
         with pytest.raises(argparse.ArgumentTypeError) as info:

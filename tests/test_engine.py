@@ -39,7 +39,7 @@ def _run(sample, epochs, run_dir=None, resume=False, seed=0, **kw):
     found = checkpoints.load_latest(run_dir) if resume else None
     history = engine.fit(model, train, test, epochs=epochs, optimizer=optimizer,
                          loss_fn=nn.CrossEntropyLoss(), device="cpu", run_dir=run_dir,
-                         start=found[1] if found else None, progress=False, log_every=1, **kw)
+                         checkpoint=found[1] if found else None, progress=False, log_every=1, **kw)
     return model, history
 
 
@@ -514,7 +514,7 @@ def test_fit_steps_saves_and_resumes_the_scheduler(tmp_path):
                              DataLoader(TensorDataset(x, y), batch_size=24), epochs=epochs,
                              optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(),
                              device="cpu", scheduler=scheduler, run_dir=run_dir,
-                             start=found[1] if found else None, progress=False)
+                             checkpoint=found[1] if found else None, progress=False)
         return model, history
 
     whole, history = run(tmp_path / "whole", 3)
@@ -530,7 +530,7 @@ def test_fit_steps_saves_and_resumes_the_scheduler(tmp_path):
     assert torch.equal(whole.weight, resumed.weight)
 
 
-def test_a_start_without_epoch_or_step_counts_from_zero(tmp_path, capsys):
+def test_a_checkpoint_without_epoch_or_step_counts_from_zero(tmp_path, capsys):
     torch.manual_seed(0)
     model = nn.Linear(4, 3)
     state = {"model_state": model.state_dict(), "epoch": None, "global_step": None}
@@ -538,7 +538,7 @@ def test_a_start_without_epoch_or_step_counts_from_zero(tmp_path, capsys):
     history = engine.fit(model, DataLoader(TensorDataset(x, y), batch_size=8),
                          DataLoader(TensorDataset(x, y), batch_size=24), epochs=2,
                          optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                         loss_fn=nn.CrossEntropyLoss(), device="cpu", start=state,
+                         loss_fn=nn.CrossEntropyLoss(), device="cpu", checkpoint=state,
                          progress=False)
     assert [(h["epoch"], h["step"]) for h in history] == [(1, 3), (2, 6)]
     assert "resumed at epoch 0, step 0" in capsys.readouterr().out
@@ -629,5 +629,5 @@ def test_fit_tells_the_loader_each_epoch(tmp_path):
     loader.epochs.clear()
     start = checkpoints.load_latest(tmp_path, verbose=False)[1]
     engine.fit(model, loader, DataLoader(TensorDataset(x, y), batch_size=24), epochs=3,
-               start=start, **kwargs)
+               checkpoint=start, **kwargs)
     assert loader.epochs == [2]

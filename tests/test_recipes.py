@@ -214,7 +214,7 @@ def test_checkpoint_to_resume_finds_the_newest_checkpoint_written_by_the_cli(tmp
         training.checkpoint_to_resume(folder)
     assert str(info.value) == (
         f"{path} was not written by 'python -m course_utils train' (it has no 'config'), so "
-        "the CLI cannot resume it; use engine.fit(..., start=checkpoint).")
+        "the CLI cannot resume it; use engine.fit(..., checkpoint=...).")
     config = recipes.make_settings("original", device="cpu").config
     checkpoints.save_checkpoint(path, model, epoch=2, config=config)
     capsys.readouterr()
@@ -423,7 +423,7 @@ def test_train_hands_the_run_it_built_to_fit(offline, monkeypatch, tmp_path, cap
         (300, 128, 200)
     assert _ids(kw.pop("optimizer").param_groups[0]["params"]) == _ids(model.parameters())
     assert kw.pop("scheduler").total_steps == 2 * 2 and kw.pop("loss_fn").label_smoothing == 0.1
-    assert kw == dict(epochs=2, device=torch.device("cpu"), run_dir=run_dir, start=None,
+    assert kw == dict(epochs=2, device=torch.device("cpu"), run_dir=run_dir, checkpoint=None,
                       model_name="fast-cnn", progress=False, verbose=True, amp_dtype=None,
                       metadata={"config": settings.config,
                                 "normalize": (CIFAR10_MEAN, CIFAR10_STD), "precision": "float32"})
@@ -446,7 +446,7 @@ def test_train_resumes_in_the_run_folder_it_is_given(offline, monkeypatch, tmp_p
     again = recipes.make_settings(checkpoint=checkpoint, resume=tmp_path / "old", device="cpu",
                                   logdir=tmp_path / "runs")
     run_dir, _ = training.train(training.Run(again, checkpoint, again.resume))
-    assert run_dir == tmp_path / "old" and calls[-1][1]["start"] is checkpoint
+    assert run_dir == tmp_path / "old" and calls[-1][1]["checkpoint"] is checkpoint
     assert not (tmp_path / "runs").exists()  # no new run folder
     message = ("a resumed run needs both settings.resume (its folder) and its checkpoint "
                "(prepare() reads it); a new run neither.")
