@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import shutil
 import textwrap
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from course_utils import devices, exercises, layers
+from course_utils import data, devices, exercises, layers
+
+
+def jpg_copy(dest: Path, per_class: int) -> Path:
+    """``dest/cifar10-jpg/{train,test}/<class>/``: the first ``per_class`` photos of each class
+    of the bundled sample, laid out like the full set's image folder; returns ``dest``."""
+    for split in ("train", "test"):
+        for name in data.CIFAR10_CLASSES:
+            target = dest / "cifar10-jpg" / split / name
+            target.mkdir(parents=True)
+            for src in sorted((data.CIFAR10_SAMPLE / split / name).glob("*.jpg"))[:per_class]:
+                shutil.copy(src, target)
+    return dest
 
 
 def all_exercises() -> list[exercises.Exercise]:

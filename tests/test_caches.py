@@ -14,25 +14,15 @@ import sys
 import tarfile
 import textwrap
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import jpg_copy
 
 from course_utils import caches, data
 from course_utils import cifar_batches as cb
 from course_utils import download as dl
 from course_utils.settings import REPO_ROOT
-
-
-def _jpg_copy(dest: Path, per_class: int = 2) -> Path:
-    for split in ("train", "test"):
-        for name in data.CIFAR10_CLASSES:
-            target = dest / "cifar10-jpg" / split / name
-            target.mkdir(parents=True)
-            for src in sorted((data.CIFAR10_SAMPLE / split / name).glob("*.jpg"))[:per_class]:
-                shutil.copy(src, target)
-    return dest
 
 
 def _one_line(out: str, *words: str) -> None:
@@ -43,7 +33,7 @@ def _one_line(out: str, *words: str) -> None:
 
 @pytest.mark.parametrize("damage", ["cut short", "half copied", "a flipped byte", "older format"])
 def test_a_damaged_decoded_image_cache_is_rebuilt(tmp_path, cache_dir, capsys, damage):
-    split = _jpg_copy(tmp_path / "full") / "cifar10-jpg" / "test"
+    split = jpg_copy(tmp_path / "full", per_class=2) / "cifar10-jpg" / "test"
     want = data.CIFAR10Folder(split).data
     (cache,) = cache_dir.glob("decoded-*.npy")
     good = cache.read_bytes()
@@ -71,7 +61,7 @@ def test_caches_read_array_refuses_another_shape(tmp_path, capsys):
 def test_a_damaged_unpacked_archive_is_unpacked_again(tmp_path, cache_dir, monkeypatch, capsys,
                                                       damage):
     monkeypatch.setenv("COURSE_OFFLINE", "1")
-    src = _jpg_copy(tmp_path / "src")
+    src = jpg_copy(tmp_path / "src", per_class=2)
     full = tmp_path / "full"
     full.mkdir()
     with tarfile.open(full / "cifar10-jpg.tar.gz", "w:gz") as tar:
@@ -178,7 +168,7 @@ BUILD = textwrap.dedent("""
 
 
 def test_two_processes_building_the_same_caches_end_with_one_good_copy(tmp_path, cache_dir):
-    src = _jpg_copy(tmp_path / "src", per_class=5)
+    src = jpg_copy(tmp_path / "src", per_class=5)
     full = tmp_path / "full"
     full.mkdir()
     with tarfile.open(full / "cifar10-jpg.tar.gz", "w:gz") as tar:

@@ -1,11 +1,15 @@
 """Chapters 6–8 (P17–P24): the course's conv and pool examples, the P21 last-batch failure on
 real data, Tudui's shapes, the loss values the course printed, and a short optimization whose
-loss goes down."""
+loss goes down; chapter 6's notebook shows the course's own code (the reshape for
+TensorBoard, the (1, 1, 1, -1) variant) and exercise 6.4 (corr2d) explains the typical
+mistakes; chapters 7 and 8 draw and compare what they teach."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,8 +18,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from course_utils.data import cifar10, spread_subset
+from course_utils.exercises import chapter
+from course_utils.layers import to_display_channels
 from course_utils.models import MODELS, Tudui, TuduiPlain, build_model, count_parameters
 
+ROOT = Path(__file__).resolve().parent.parent
 IMAGE = torch.tensor([[1, 2, 0, 3, 1],
                       [0, 1, 2, 3, 1],
                       [1, 2, 1, 0, 0],
@@ -205,3 +212,114 @@ def test_p24_learning_rate_too_large_diverges(cache_dir):
     small, good, huge = final_loss(0.001), final_loss(0.05), final_loss(0.5)
     assert small < start and start - good > 5 * (start - small), (start, small, good)
     assert not math.isfinite(huge) or huge > start
+
+
+def _cells(number):
+    path = next((ROOT / "notebooks").glob(f"{number:02d}_*.ipynb"))
+    return nbformat.read(path, as_version=4).cells
+
+
+def _code(number):
+    return "\n".join(c.source for c in _cells(number) if c.cell_type == "code")
+
+
+# ------------------------------------------------------------ chapter 6's notebook, 6.4
+@pytest.fixture(scope="module")
+def ch6_nb():
+    return nbformat.read(ROOT / "notebooks" / "06_conv_pool_activation.ipynb", as_version=4)
+
+
+@pytest.fixture(scope="module")
+def ch6_text(ch6_nb):
+    return "\n".join(c.source for c in ch6_nb.cells)
+
+
+def test_the_courses_code_is_written_out(ch6_text):
+    for needle in ("torch.reshape(output, (-1, 3, 30, 30))", "torch.reshape(imgs, (1, 1, 1, -1))",
+                   "CIFAR10(root=root, train=False, transform=torchvision.transforms.ToTensor()",
+                   "https://github.com/vdumoulin/conv_arithmetic", "groups=", "bias=False",
+                   "padding_mode=", "kernel=kernel[0, 0]", "def corr2d(X, K):"):
+        assert needle in ch6_text, needle
+
+
+def test_fixed_wording(ch6_text):
+    assert "正则化层" not in ch6_text and "normalization 归一化层" in ch6_text
+    assert "8 here" not in ch6_text and "n % 64 or 64" in ch6_text
+    assert "as if it were the output" not in ch6_text  # the P19 comment lists both prints in order
+    assert "lists both prints" in ch6_text
+
+
+def test_reshape_to_three_channels_is_what_to_display_channels_does():
+    output = nn.Conv2d(3, 6, 3)(torch.rand(5, 3, 32, 32)).detach()
+    shown = torch.reshape(output, (-1, 3, 30, 30))
+    assert shown.shape == (10, 3, 30, 30)
+    assert torch.equal(shown, to_display_channels(output))
+    assert torch.equal(shown[1], output[0, 3:])  # image 0's second three maps
+
+
+def test_the_four_d_row_variant_gives_one_prediction_per_batch():
+    linear = nn.Linear(196608, 10)
+    imgs = torch.rand(64, 3, 32, 32)
+    assert linear(torch.reshape(imgs, (1, 1, 1, -1))).shape == (1, 1, 1, 10)
+    assert torch.allclose(linear(torch.reshape(imgs, (1, 1, 1, -1))).flatten(),
+                          linear(torch.flatten(imgs)))
+
+
+def test_padding_modes_differ_only_at_the_border():
+    image = torch.arange(25.0).reshape(1, 1, 5, 5)
+    outs = {}
+    for mode in ("zeros", "reflect", "replicate", "circular"):
+        layer = nn.Conv2d(1, 1, 3, padding=1, padding_mode=mode, bias=False)
+        nn.init.ones_(layer.weight)
+        outs[mode] = layer(image).detach()
+    for mode, out in outs.items():
+        assert torch.equal(out[..., 1:-1, 1:-1], outs["zeros"][..., 1:-1, 1:-1]), mode
+    assert len({tuple(o[0, 0, 0].tolist()) for o in outs.values()}) == 4
+
+
+def _feedback(answer, capsys) -> str:
+    assert not chapter(6).q4.check(answer)
+    return capsys.readouterr().out
+
+
+def test_ex4_true_convolution_is_explained(capsys):
+    def flipped(x, k):
+        return F.conv2d(x[None, None], k.flip(0, 1)[None, None])[0, 0]
+
+    assert "cross-correlation" in _feedback(flipped, capsys)
+
+
+def test_ex4_wrong_output_size_is_explained(capsys):
+    def too_small(x, k):
+        return torch.zeros(x.shape[0] - k.shape[0], x.shape[1] - k.shape[1])
+
+    assert "window positions" in _feedback(too_small, capsys)
+
+
+def test_ex4_another_correct_loop_passes():
+    def corr2d(x, k):  # another correct way: accumulate over the kernel's cells
+        kh, kw = k.shape
+        h, w = x.shape[0] - kh + 1, x.shape[1] - kw + 1
+        out = torch.zeros(h, w)
+        for a in range(kh):
+            for b in range(kw):
+                out += k[a, b] * x[a:a + h, b:b + w]
+        return out
+
+    assert chapter(6).q4.check(corr2d)
+
+
+# ----------------------------------------------------------- chapters 7 and 8's notebooks
+def test_chapter_7_draws_the_shapes_and_calls_torchinfo():
+    code = _code(7)
+    assert "summary(tudui, input_size=(64, 3, 32, 32))" in code
+    assert "for layer in tudui.model1:" in code and "Rectangle(" in code
+
+
+def test_chapter_8_compares_learning_rates_on_one_axis_and_links_the_docs():
+    cells = _cells(8)
+    plot = next(c.source for c in cells if "for lr, history in histories.items()" in c.source)
+    assert plot.count("plt.subplots(") == 1 and "ax.legend()" in plot
+    text = "\n".join(c.source for c in cells)
+    assert "https://pytorch.org/docs/stable/optim.html" in text
+    assert "torch.nn.CrossEntropyLoss.html" in text

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from _helpers import jpg_copy
 from PIL import Image
 
 from course_utils import data, download, settings
@@ -170,19 +171,9 @@ def test_download_branch_fetches_checks_and_extracts(tmp_path, monkeypatch, loca
     assert data.cifar10(train=False, root=root).source == "official"
 
 
-def _jpg_copy(dest: Path, per_class: int = 3) -> Path:
-    for split in ("train", "test"):
-        for name in data.CIFAR10_CLASSES:
-            target = dest / "cifar10-jpg" / split / name
-            target.mkdir(parents=True)
-            for src in sorted((data.CIFAR10_SAMPLE / split / name).glob("*.jpg"))[:per_class]:
-                (target / src.name).write_bytes(src.read_bytes())
-    return dest
-
-
 def test_image_folder_under_course_data_dir(tmp_path, monkeypatch, cache_dir, capsys):
     monkeypatch.setenv("COURSE_OFFLINE", "1")
-    monkeypatch.setenv("COURSE_DATA_DIR", str(_jpg_copy(tmp_path / "full")))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(jpg_copy(tmp_path / "full", per_class=3)))
     ds = data.cifar10(train=True)
     assert ds.source == "image-folder" and len(ds) == 30
     folder = (tmp_path / "full").resolve() / "cifar10-jpg" / "train"
@@ -202,7 +193,7 @@ def test_data_dir_argument_needs_no_environment(tmp_path, monkeypatch, cache_dir
     """What the CLI's --data-dir does: the folder is passed down; no variable is read or set."""
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
-    ds = data.cifar10(train=False, data_dir=_jpg_copy(tmp_path / "full", per_class=2))
+    ds = data.cifar10(train=False, data_dir=jpg_copy(tmp_path / "full", per_class=2))
     assert ds.source == "image-folder" and len(ds) == 20
     assert "COURSE_DATA_DIR" not in os.environ
     with pytest.raises(FileNotFoundError) as info:
@@ -213,7 +204,7 @@ def test_data_dir_argument_needs_no_environment(tmp_path, monkeypatch, cache_dir
 
 def _jpg_archive(tmp_path: Path, per_class: int) -> Path:
     """A folder ``tmp_path/full`` holding ``cifar10-jpg.tar.gz`` of a small image-folder copy."""
-    src = _jpg_copy(tmp_path / "src", per_class=per_class)
+    src = jpg_copy(tmp_path / "src", per_class=per_class)
     full = tmp_path / "full"
     full.mkdir()
     with tarfile.open(full / "cifar10-jpg.tar.gz", "w:gz") as tar:
@@ -447,7 +438,7 @@ def test_image_folder_errors_name_the_folder(tmp_path):
 
 
 def test_decoded_images_are_cached_and_reused(tmp_path, monkeypatch, cache_dir):
-    split = _jpg_copy(tmp_path / "full", per_class=1) / "cifar10-jpg" / "test"
+    split = jpg_copy(tmp_path / "full", per_class=1) / "cifar10-jpg" / "test"
     first = data.CIFAR10Folder(split)
     assert first.data.shape == (10, 32, 32, 3) and len(list(cache_dir.glob("decoded-*.npy"))) == 1
 

@@ -289,21 +289,6 @@ def _cells(name):
     return json.loads((ROOT / "notebooks" / name).read_text(encoding="utf-8"))["cells"]
 
 
-def test_every_chapter_and_appendix_has_an_exercise_in_its_notebook():
-    for path in sorted((ROOT / "notebooks").glob("[01]*.ipynb")):
-        number = int(path.name[:2])
-        cells = _cells(path.name)
-        text = "\n".join("".join(c["source"]) for c in cells)
-        assert f"chapter({number})" in text, path.name
-        for key, exercise in vars(chapter(number)).items():
-            at = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
-                  and f"ex.{key}.check(answer)" in "".join(c["source"])]
-            assert len(at) == 1, (path.name, key)
-            above = cells[at[0] - 1]
-            assert above["cell_type"] == "markdown", (path.name, key)
-            assert " ".join(exercise.prompt.split()) in " ".join("".join(above["source"]).split())
-
-
 def test_the_v2_pipeline_of_notebook_4_passes_4_3(capsys):
     source = next("".join(c["source"]) for c in _cells("04_transforms.ipynb")
                   if "modern = v2.Compose" in "".join(c["source"]))
