@@ -16,6 +16,8 @@ against the official ones, so files with other content are refused by the plain 
 * :func:`choose_cifar10` picks the real class when the official files are there or the
   download host answers (a bounded probe, so a machine with no network does not hang), and
   otherwise the sample: ``CIFAR10, root = choose_cifar10()``.
+* :func:`full_cifar10_available` tells a notebook's run-size cell whether
+  ``course_utils.data.cifar10()`` will give the full set.
 """
 
 from __future__ import annotations
@@ -139,6 +141,23 @@ def official_files_present(root: str | os.PathLike) -> bool:
     names = [name for name, _ in CIFAR10.train_list + CIFAR10.test_list]
     names.append(CIFAR10.meta["filename"])
     return all((folder / name).is_file() for name in names)
+
+
+def full_cifar10_available() -> bool:
+    """True when ``course_utils.data.cifar10()`` (with downloads allowed) will give the full
+    CIFAR-10 rather than the bundled sample: the official files in the cache, a
+    ``COURSE_DATA_DIR`` holding ``cifar10-jpg/`` (or its ``.tar.gz``), or — unless
+    ``COURSE_OFFLINE=1`` — a download server that answers (a check of at most 3 seconds).
+
+    The notebooks' "How big is this run" cells use it to size a run for the data it will get.
+    """
+    if official_files_present(settings.cache_dir()):
+        return True
+    base = settings.data_dir()
+    if base is not None and ((base / "cifar10-jpg" / "train").is_dir()
+                             or (base / "cifar10-jpg.tar.gz").is_file()):
+        return True
+    return not settings.offline() and dl.host_reachable(CIFAR10.url)
 
 
 def choose_cifar10(root: str | os.PathLike | None = None, download: bool = True,

@@ -47,28 +47,6 @@ def scaled(full, fast):
     return fast if fast_mode() else full
 
 
-def full_cifar10_available() -> bool:
-    """True when ``course_utils.data.cifar10()`` (with downloads allowed) will give the full
-    CIFAR-10 rather than the bundled sample: the official files in the cache, a
-    ``COURSE_DATA_DIR`` holding ``cifar10-jpg/`` (or its ``.tar.gz``), or — unless
-    ``COURSE_OFFLINE=1`` — a download server that answers (a check of at most 3 seconds).
-
-    The notebooks' "How big is this run" cells use it to size a run for the data it will get.
-    """
-    from torchvision.datasets import CIFAR10
-
-    from course_utils import download
-    from course_utils.cifar_batches import official_files_present
-
-    if official_files_present(cache_dir()):
-        return True
-    base = data_dir()
-    if base is not None and ((base / "cifar10-jpg" / "train").is_dir()
-                             or (base / "cifar10-jpg.tar.gz").is_file()):
-        return True
-    return not offline() and download.host_reachable(CIFAR10.url)
-
-
 def describe_run() -> str:
     """The line every notebook's setup cell prints, ``fast mode (CI): True`` or ``False``
     (chapter 01 explains fast mode; each notebook's run-size cell sizes its runs)."""

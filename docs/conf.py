@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT / "docs"))
 from site_hooks import setup_hooks  # noqa: E402
 from site_zh import setup_zh  # noqa: E402
 
-from course_utils.settings import data_dir, fast_mode, full_cifar10_available  # noqa: E402
+from course_utils.cifar_batches import full_cifar10_available  # noqa: E402
+from course_utils.settings import data_dir, fast_mode  # noqa: E402
 
 project = "PyTorch quick start, hands on — 小土堆 PyTorch 深度学习快速入门教程"
 author = "the course authors"

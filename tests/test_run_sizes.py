@@ -152,20 +152,20 @@ def test_describe_run_names_the_mode(monkeypatch):
 
 
 def test_full_cifar10_available_follows_the_data_that_cifar10_would_find(monkeypatch, tmp_path):
-    from course_utils import download
+    from course_utils import cifar_batches, download
 
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
     monkeypatch.setenv("COURSE_OFFLINE", "1")
-    assert settings.full_cifar10_available() is False  # offline, nothing cached: the sample
+    assert cifar_batches.full_cifar10_available() is False  # offline, nothing cached: the sample
     monkeypatch.delenv("COURSE_OFFLINE")
     monkeypatch.setattr(download, "host_reachable", lambda url, timeout=3.0: "cifar" in url)
-    assert settings.full_cifar10_available() is True  # online: it would download
+    assert cifar_batches.full_cifar10_available() is True  # online: it would download
     monkeypatch.setattr(download, "host_reachable", lambda url, timeout=3.0: False)
-    assert settings.full_cifar10_available() is False  # no network
+    assert cifar_batches.full_cifar10_available() is False  # no network
     (tmp_path / "data" / "cifar10-jpg" / "train").mkdir(parents=True)
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
-    assert settings.full_cifar10_available() is True  # an image folder of the full set
+    assert cifar_batches.full_cifar10_available() is True  # an image folder of the full set
     monkeypatch.delenv("COURSE_DATA_DIR")
     folder = tmp_path / "cache" / "cifar-10-batches-py"
     folder.mkdir(parents=True)
@@ -173,4 +173,4 @@ def test_full_cifar10_available_follows_the_data_that_cifar10_would_find(monkeyp
                  "data_batch_5", "test_batch", "batches.meta"):
         (folder / name).write_bytes(b"x")
     monkeypatch.setenv("COURSE_OFFLINE", "1")
-    assert settings.full_cifar10_available() is True  # the official files in the cache
+    assert cifar_batches.full_cifar10_available() is True  # the official files in the cache
