@@ -29,6 +29,7 @@ from torchvision.datasets import VisionDataset
 
 from course_utils import caches, settings
 from course_utils import download as dl
+from course_utils.i18n import N_, tr
 from course_utils.images import PHOTO_SUFFIXES, demo_image, open_rgb, photo_files, to_rgb
 
 __all__ = [
@@ -53,7 +54,7 @@ HYMENOPTERA_URL = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
 #: download.tree_sha256 of the full set's folder (398 photos).
 HYMENOPTERA_TREE_SHA256 = "4d9516c2fb161c30f41a394c6690b6c88f5c14ffbacac3cef9ddb3412df91248"
 
-_FULL_SET_HINT = (
+_FULL_SET_HINT = N_(
     "For the full set: run once online (torchvision downloads it), or set COURSE_DATA_DIR to a "
     "folder holding cifar10-jpg/ or cifar10-jpg.tar.gz."
 )
@@ -61,7 +62,7 @@ _FULL_SET_HINT = (
 
 def _say(verbose: bool, message: str) -> None:
     if verbose:
-        print(f"[course_utils] {message}")
+        print(f"[course_utils] {tr(message)}")
 
 
 # --------------------------------------------------------------------------- CIFAR-10
@@ -85,7 +86,7 @@ def cifar10(
         >>> img, label = ds[0]            # img: (3, 32, 32) float in [0, 1]
         >>> ds.classes[label]
     """
-    split = "train" if train else "test"
+    split = N_("train") if train else N_("test")
     root = Path(root) if root is not None else settings.cache_dir()
     tv = torchvision.datasets.CIFAR10
     kwargs = dict(transform=transform, target_transform=target_transform)
@@ -111,7 +112,7 @@ def cifar10(
             _say(verbose, f"CIFAR-10 {split}: downloaded to {root} ({len(ds):,} images)")
             return ds
         except (dl.OfflineError, dl.ChecksumError) as exc:
-            why = f"no download ({exc})"
+            why = N_(f"no download ({exc})")
     folder = _cifar10_image_folder(_data_folder(data_dir))
     if folder is not None:
         ds = CIFAR10Folder(folder / split, **kwargs)
@@ -301,7 +302,7 @@ def hymenoptera(root: str | os.PathLike | None = None, download: bool = True,
                 raise  # the server itself sends a wrong file
             print(f"[course_utils] {exc}")
         except dl.OfflineError as exc:
-            why = f"no download ({exc})"
+            why = N_(f"no download ({exc})")
             break
     _say(verbose, f"ants/bees: bundled sample {HYMENOPTERA_SAMPLE} [{why}]. "
          "For all 398 images go online or set COURSE_DATA_DIR.")

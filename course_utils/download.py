@@ -40,6 +40,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from tqdm.auto import tqdm
 
 from course_utils import files, settings
+from course_utils.i18n import tr
 
 
 class OfflineError(RuntimeError):
@@ -140,12 +141,12 @@ def download(
         print(f"[course_utils] {dest} is damaged or incomplete (md5 differs); downloading it "
               "again.")
     if settings.offline():
-        raise OfflineError(f"COURSE_OFFLINE=1 is set, so {url} was not downloaded.")
+        raise OfflineError(tr(f"COURSE_OFFLINE=1 is set, so {url} was not downloaded."))
     if not host_reachable(url, probe_timeout):
-        raise OfflineError(
+        raise OfflineError(tr(
             f"cannot reach {urllib.parse.urlsplit(url).hostname} within {probe_timeout:.0f} s "
             "(no network?)"
-        )
+        ))
     with files.writing(dest.parent, CACHE_FIX):  # a read-only or full cache: one line
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, part = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)

@@ -309,6 +309,22 @@ def test_one_language_setting_for_the_course_messages(monkeypatch):
         course_i18n.set_language(None)
 
 
+def test_the_data_source_line_speaks_the_course_language(monkeypatch, capsys):
+    from course_utils import data
+
+    monkeypatch.setenv("COURSE_OFFLINE", "1")  # the bundled sample, at once
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    course_i18n.set_language("zh")
+    data.cifar10(train=False)
+    data.hymenoptera()
+    out = capsys.readouterr().out
+    assert "CIFAR-10 测试集：自带的样本" in out and "要用完整的数据集" in out, out
+    assert "蚂蚁/蜜蜂：自带的样本" in out and "bundled sample" not in out, out
+    course_i18n.set_language("en")
+    data.cifar10(train=False)
+    assert "CIFAR-10 test: bundled sample" in capsys.readouterr().out
+
+
 def test_course_lang_reaches_a_fresh_process():
     code = "from course_utils import layers; layers.conv_output_size(3, 5)"
     env = {**os.environ, course_i18n.ENV: "zh"}
