@@ -94,8 +94,9 @@ def cifar10(
         try:
             ds = tv(str(root), train=train, download=False, **kwargs)
         except RuntimeError:  # torchvision: "Dataset not found or corrupted"
-            print(f"[course_utils] {root / tv.base_folder} is damaged or incomplete (a file "
-                  "fails its md5); it was removed and is made again.")
+            print("[course_utils] " + tr(f"{root / tv.base_folder} is damaged or incomplete "
+                                         "(a file fails its md5); it was removed and is made "
+                                         "again."))
             dl.discard(root / tv.base_folder)
         else:
             ds.source = "official"
@@ -131,8 +132,8 @@ def _data_folder(data_dir: str | os.PathLike | None) -> Path | None:
         return settings.data_dir()
     path = Path(data_dir).expanduser()
     if not path.is_dir():
-        raise FileNotFoundError(f"data folder {str(path)!r} does not exist; pass a folder "
-                                "holding cifar10-jpg/ or hymenoptera_data/.")
+        raise FileNotFoundError(tr(f"data folder {str(path)!r} does not exist; pass a folder "
+                                   "holding cifar10-jpg/ or hymenoptera_data/."))
     return path.resolve()
 
 
@@ -162,7 +163,7 @@ def _unpack_again(archive: Path, target: Path, damage: str, own: bool) -> None:
     When the learner's folder is the cache itself (``own``), a damaged copy is theirs:
     reported, never removed."""
     if damage == "missing":
-        print(f"[course_utils] unpacking {archive} into {target.parent} (once) …")
+        print("[course_utils] " + tr(f"unpacking {archive} into {target.parent} (once) …"))
     elif own:
         raise dl.DamagedInputError(f"{target} is damaged ({damage}); it was left as it is. "
                                    "Copy it again (all of it) or move it away, then run again.")
@@ -187,7 +188,7 @@ class CIFAR10Folder(VisionDataset):
         super().__init__(str(split_dir), transform=transform, target_transform=target_transform)
         split_dir = Path(split_dir)
         if not split_dir.is_dir():
-            raise FileNotFoundError(f"CIFAR-10 folder {split_dir} does not exist.")
+            raise FileNotFoundError(tr(f"CIFAR-10 folder {split_dir} does not exist."))
         found = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
         if found != sorted(CIFAR10_CLASSES):
             raise ValueError(
