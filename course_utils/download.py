@@ -138,8 +138,8 @@ def download(
     if dest.exists():
         if md5 is None or file_digest(dest) == md5:
             return dest
-        print(f"[course_utils] {dest} is damaged or incomplete (md5 differs); downloading it "
-              "again.")
+        print("[course_utils] " + tr(f"{dest} is damaged or incomplete (md5 differs); "
+                                     "downloading it again."))
     if settings.offline():
         raise OfflineError(tr(f"COURSE_OFFLINE=1 is set, so {url} was not downloaded."))
     if not host_reachable(url, probe_timeout):
@@ -166,13 +166,14 @@ def download(
     except OSError as exc:  # URLError, timeouts and resets are all OSError
         part.unlink(missing_ok=True)
         raise files.write_failure(exc, dest.parent, CACHE_FIX) or OfflineError(
-            f"download of {url} failed: {exc}") from exc
+            tr(f"download of {url} failed: {exc}")) from exc
     except BaseException:  # Ctrl+C: no half file left behind
         part.unlink(missing_ok=True)
         raise
     if md5 is not None and (got := file_digest(part)) != md5:
         part.unlink(missing_ok=True)
-        raise ChecksumError(f"{url}: md5 {got} does not match the expected {md5}; try again.")
+        raise ChecksumError(tr(f"{url}: md5 {got} does not match the expected {md5}; "
+                               "try again."))
     os.replace(part, dest)
     return dest
 
