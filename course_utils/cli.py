@@ -196,12 +196,20 @@ def prepare(args, device) -> training.Run:
         logdir=args.logdir, run_name=args.run_name, progress=not args.no_progress)
 
 
-def train(run: training.Run) -> int:
-    run_dir, history = training.train(run)
-    if history and distributed.is_main():
-        print(f"done: test accuracy {history[-1]['test_accuracy']:.4f} after epoch "
-              f"{history[-1]['epoch']}; checkpoint {run_dir / 'checkpoints' / 'last.pt'}; "
-              f"TensorBoard: tensorboard --logdir {run_dir.parent}")
+def train(args) -> int:
+    run = None
+    try:
+        # under torchrun: join the job (one device per process), leave it however this ends
+        with distributed.process_group(args.device) as device:
+            run = prepare(args, device)
+            run_dir, history = training.train(run)
+            if history and distributed.is_main():
+                print(f"done: test accuracy {history[-1]['test_accuracy']:.4f} after epoch "
+                      f"{history[-1]['epoch']}; checkpoint "
+                      f"{run_dir / 'checkpoints' / 'last.pt'}; "
+                      f"TensorBoard: tensorboard --logdir {run_dir.parent}")
+    except KeyboardInterrupt as exc:  # Ctrl+C, SIGTERM: name this run's own folder
+        return interrupts.report(exc, _after_interrupt(args, run))
     return 0
 
 
@@ -227,17 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         interrupts.install()
         _quiet_thread_write_failures()
-    args, run = None, None
+    args = None
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "predict":
-            return predict(args)
-        # under torchrun: join the job (one device per process), leave it however this ends
-        with distributed.process_group(args.device) as device:
-            run = prepare(args, device)
-            return train(run)
-    except KeyboardInterrupt as exc:  # Ctrl+C, SIGTERM
-        return interrupts.report(exc, _after_interrupt(args, run))
+        return train(args) if args.command == "train" else predict(args)
+    except KeyboardInterrupt as exc:  # Ctrl+C, SIGTERM (train reports its own)
+        return interrupts.report(exc, _after_interrupt(args, None))
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError,
             CheckpointError, OfflineError, ChecksumError) as exc:
         message, code = _spelled(exc), 2  # a bad option or input
