@@ -13,6 +13,7 @@ One module per job, named the way a beginner would guess:
 * :mod:`course_utils.recipes`      – every training setting in one table; a run's settings
 * :mod:`course_utils.training`     – prepare a run (resume, folder), build its parts, train it
 * :mod:`course_utils.engine`       – ``train_one_epoch`` / ``evaluate`` / ``fit``
+* :mod:`course_utils.errors`       – errors that name settings (``lr``; the CLI: ``--lr``)
 * :mod:`course_utils.distributed`  – one process per device under ``torchrun`` (DDP)
 * :mod:`course_utils.checkpoints`  – the checkpoint format: save, safe load, newest of a run,
                                     a file "saved on a GPU"

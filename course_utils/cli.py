@@ -25,7 +25,7 @@ from course_utils import __version__, devices, distributed, files, interrupts, r
 from course_utils.checkpoints import CheckpointError
 from course_utils.data import CIFAR10_CLASSES
 from course_utils.download import CACHE_FIX, ChecksumError, OfflineError
-from course_utils.engine import NamesSettings
+from course_utils.errors import NamesSettings
 from course_utils.models import MODELS
 from course_utils.predict import load_trained, predict_image
 from course_utils.settings import cache_dir

@@ -22,7 +22,6 @@ logs and saves; checkpoints hold the plain model's weights (no ``module.`` prefi
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,28 +33,8 @@ from tqdm.auto import tqdm
 
 from course_utils import checkpoints, distributed
 from course_utils.devices import synchronize
+from course_utils.errors import DivergedError
 from course_utils.files import atomic_copy, remove_stale_temporaries
-
-
-class NamesSettings:
-    """An error whose message names settings as ``{lr}``, ``{model}``: ``str()`` shows them by
-    their Python names (``lr``), :meth:`worded` as a caller spells them (the command line:
-    ``--lr``). ``args`` keep the placeholders, so the error survives pickling (torchrun)."""
-
-    def worded(self, spell) -> str:
-        """The message with every ``{name}`` replaced by ``spell(name)``."""
-        return re.sub(r"\{([a-z_]+)\}", lambda m: spell(m.group(1)), str(self.args[0]))
-
-    def __str__(self) -> str:
-        return self.worded(lambda name: name)
-
-
-class SettingError(NamesSettings, ValueError):
-    """A setting that cannot be used (``make_settings``, ``fit``), named as a Python keyword."""
-
-
-class DivergedError(NamesSettings, FloatingPointError):
-    """The loss became NaN/inf; the message names the settings to change."""
 
 
 def train_one_epoch(model, loader, loss_fn, optimizer, device, *, scheduler=None,

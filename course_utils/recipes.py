@@ -13,7 +13,7 @@ The three layers of ``python -m course_utils train``, settings flowing down only
 3. :func:`course_utils.engine.fit` runs the loop on the objects it is given.
 
 Errors name settings as :func:`make_settings` takes them (``lr``); the command line spells
-them as its options (``--lr``, :class:`course_utils.engine.SettingError`).
+them as its options (``--lr``, :class:`course_utils.errors.SettingError`).
 
 >>> settings = make_settings("original", epochs=1, limit=200, device="cpu")
 >>> settings.recipe.lr, settings.recipe.batch_size
@@ -30,7 +30,7 @@ import torch
 
 from course_utils import models
 from course_utils.devices import PRECISION_CHOICES, pick_device
-from course_utils.engine import SettingError
+from course_utils.errors import SettingError
 from course_utils.settings import scaled
 
 
@@ -167,7 +167,7 @@ def make_settings(recipe: str | None = None, *, checkpoint: dict | None = None,
     on its device (:func:`course_utils.devices.precision_choice`), also when resumed.
 
     Raises ``ValueError`` for an unknown recipe, model, precision or device, and
-    :class:`~course_utils.engine.SettingError` (a ``ValueError`` naming the setting) for a
+    :class:`~course_utils.errors.SettingError` (a ``ValueError`` naming the setting) for a
     choice that contradicts a resumed run or the recipe.
     """
     chosen = dict(recipe=recipe, model=model, epochs=epochs, batch_size=batch_size, lr=lr,

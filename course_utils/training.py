@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Subset
 from course_utils import checkpoints, data, distributed, engine, models
 from course_utils.data import CIFAR10_MEAN, CIFAR10_STD
 from course_utils.devices import PRECISIONS, precision_choice
-from course_utils.engine import NamesSettings
+from course_utils.errors import NamesSettings
 from course_utils.loaders import ShardedTensorLoader, TensorLoader
 from course_utils.recipes import Recipe, TrainSettings, make_settings
 from course_utils.runs import new_run_dir

@@ -13,7 +13,17 @@ import torch
 import torchvision.transforms as T
 from torch.utils.data import DistributedSampler, RandomSampler, SequentialSampler
 
-from course_utils import checkpoints, data, distributed, engine, loaders, models, recipes, training
+from course_utils import (
+    checkpoints,
+    data,
+    distributed,
+    engine,
+    errors,
+    loaders,
+    models,
+    recipes,
+    training,
+)
 from course_utils.data import CIFAR10_MEAN, CIFAR10_STD
 from course_utils.loaders import TensorLoader
 
@@ -165,7 +175,7 @@ def test_a_resumed_run_refuses_each_changed_setting_by_its_name(tmp_path):
                ("seed", 5, "--seed 4")]
     assert [c[0] for c in changes] == list(recipes.FIXED_ON_RESUME)
     for key, value, stored in changes:
-        with pytest.raises(engine.SettingError) as info:
+        with pytest.raises(errors.SettingError) as info:
             recipes.make_settings(checkpoint=start, resume=tmp_path, device="cpu",
                                   **{key: value})
         flag = stored.split()[0]
