@@ -99,6 +99,18 @@ def no_network(monkeypatch):
     yield
 
 
+@pytest.fixture(autouse=True)
+def english_messages(monkeypatch):
+    """Every test starts in English, whatever an earlier test chose: ``chapter(N, lang="zh")``
+    and ``i18n.set_language`` set the language for the whole process, as in a kernel."""
+    from course_utils import i18n
+
+    monkeypatch.delenv(i18n.ENV, raising=False)
+    i18n.set_language(None)
+    yield
+    i18n.set_language(None)
+
+
 @pytest.fixture
 def network_attempts():
     """The list of ``(how, address)`` network attempts the test has made so far."""
