@@ -30,7 +30,6 @@ One module per job, named the way a beginner would guess:
 * :mod:`course_utils.exercises`    – ``check()`` / ``hint()`` / ``solution()``
 * :mod:`course_utils.cli`          – ``python -m course_utils train|predict``
 * :mod:`course_utils.interrupts`   – Ctrl+C / SIGTERM: one line, exit code 130 / 143
-* :mod:`course_utils.translate`    – the Chinese notebooks, generated from the English ones
 """
 
 from course_utils.settings import fast_mode, scaled

@@ -9,7 +9,7 @@ modules to 简体中文, through the same gettext machinery as the exercises
     raise ValueError(tr(f"padding must be 0 or more, got {padding}."))
 
 The message stays an English f-string; its *template* (the f-string as written) is a ``msgid``
-of ``course_utils/locale/<lang>/messages.po``, extracted by ``python -m course_utils.translate
+of ``course_utils/locale/<lang>/messages.po``, extracted by ``python tools/translate.py
 --update`` from every ``tr(...)`` and ``N_(...)`` call of :data:`MODULES` and checked by
 ``--check``. ``tr`` matches the formatted English against the templates and puts the values of
 the placeholders into the translation; a placeholder's value that is itself a marked fragment

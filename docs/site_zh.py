@@ -5,7 +5,7 @@ chapters under their Chinese titles, the home link and the logo lead to the Chin
 README.zh-CN, the site title is Chinese, and the banner conf.py puts on every page of a fast-mode
 or sample build (``announcement``) is in Chinese (:data:`BANNERS`).
 
-The Chinese notebooks are generated from the English ones (``python -m course_utils.translate``)
+The Chinese notebooks are generated from the English ones (``python tools/translate.py``)
 with the same code cells — only comments and ``chapter(N, lang="zh")`` differ — so the site
 does not execute them a second time (``nb_execution_excludepatterns`` in conf.py). When a
 Chinese page is read, its code cells get the outputs of the same cells of the English notebook

@@ -7,10 +7,16 @@ import http.server
 import ipaddress
 import os
 import socket
+import sys
 import threading
 from functools import partial
+from pathlib import Path
 
 import pytest
+
+# the maintainers' tools (tools/translate.py) are scripts, not part of the package: tests import
+# them by module name (``import translate``)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

@@ -1,7 +1,7 @@
 """The Chinese edition (notebooks/zh/, exercises with lang="zh") against its one source.
 
 The English notebooks are the source of the code; the Chinese notebooks are generated from them
-and the PO catalogues by ``python -m course_utils.translate``. These tests fail when a committed
+and the PO catalogues by ``python tools/translate.py``. These tests fail when a committed
 Chinese notebook is not what the generator makes, when an English cell changed after its
 translation was made (naming the notebook, the cell and the stale entry), when a code cell
 differs from the English one in anything but comments and the lang rule, when an exercise
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import polib
 import pytest
+import translate  # tools/translate.py (tests/conftest.py puts tools/ on sys.path)
 from _helpers import all_exercises
 
 from course_utils import i18n as course_i18n
-from course_utils import translate
 from course_utils.exercises import chapter, i18n
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +54,7 @@ def test_every_english_notebook_has_a_catalogue_and_a_chinese_notebook():
     missing = [p.name for p in ENGLISH
                if not (ROOT / "locales/zh_CN/notebooks" / p.with_suffix(".po").name).exists()
                or not (ROOT / "notebooks/zh" / p.name).exists()]
-    assert not missing, (f"no Chinese edition of {missing}: run python -m course_utils.translate"
+    assert not missing, (f"no Chinese edition of {missing}: run python tools/translate.py"
                          " --update, translate locales/zh_CN/notebooks/<name>.po, run it again")
     orphans = {p.name for p in CHINESE} - {p.name for p in ENGLISH}
     assert not orphans, f"Chinese notebooks without an English source: {orphans}"
@@ -65,7 +65,7 @@ def test_committed_chinese_notebook_is_what_the_generator_makes(path):
     text, _ = translate.build(path.name)
     assert text is not None, f"{path.name}: its catalogue is gone"
     assert path.read_text(encoding="utf-8") == text, (
-        f"notebooks/zh/{path.name} differs from what python -m course_utils.translate makes "
+        f"notebooks/zh/{path.name} differs from what python tools/translate.py makes "
         "(edited by hand, or the English notebook / catalogue changed): run the command")
 
 

@@ -2,7 +2,7 @@
 
 The checkers stay plain English f-strings. Each message's *template* — the f-string as written,
 e.g. ``"give a number, got {type(answer).__name__}."`` — is a ``msgid`` of
-``course_utils/locale/<lang>/exercises.po`` (``python -m course_utils.translate --update``
+``course_utils/locale/<lang>/exercises.po`` (``python tools/translate.py --update``
 extracts them). A formatted English message is matched against the templates, and the values
 found in the placeholders are put into the translation's identical placeholders::
 

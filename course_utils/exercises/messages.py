@@ -5,7 +5,7 @@ message as it is written — a str constant, or an f-string with its placeholder
 (``"give a number, got {type(answer).__name__}."``): the messages of ``expect``,
 ``AssertionError``, ``_say`` and ``N_``, each Exercise's prompt and hint, and the comments of
 its ``solution_code``. The f-strings of MESSAGE_MODULES are added too: exercise 3.2 passes on
-the errors of ``tb.check_image``. ``python -m course_utils.translate --update`` merges them into
+the errors of ``tb.check_image``. ``python tools/translate.py --update`` merges them into
 ``course_utils/locale/zh_CN/exercises.po``.
 """
 
