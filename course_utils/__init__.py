@@ -9,6 +9,7 @@ One module per job, named the way a beginner would guess:
 * :mod:`course_utils.cifar_batches` – the bundled sample in the official CIFAR-10 file format
 * :mod:`course_utils.caches`       – cache files that detect damage and are rebuilt
 * :mod:`course_utils.download`     – bounded, checksummed downloads
+* :mod:`course_utils.archives`     – an archive's folder unpacked safely, checked later
 * :mod:`course_utils.models`       – the course's Tudui network and its variants, FastCNN
 * :mod:`course_utils.recipes`      – every training setting in one table; a run's settings
 * :mod:`course_utils.training`     – prepare a run (resume, folder), build its parts, train it

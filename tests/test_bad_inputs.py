@@ -24,7 +24,17 @@ import torchvision
 from PIL import Image
 from torch import nn
 
-from course_utils import checkpoints, data, download, engine, loaders, models, predict, runs
+from course_utils import (
+    archives,
+    checkpoints,
+    data,
+    download,
+    engine,
+    loaders,
+    models,
+    predict,
+    runs,
+)
 from course_utils.checkpoints import CheckpointError, save_with_device_tag
 from course_utils.settings import REPO_ROOT
 from course_utils.tb import check_image, read_scalars
@@ -458,7 +468,7 @@ HOSTILE = {  # what the member is → (the member, a word of the reason)
 def test_a_hostile_archive_is_refused_naming_the_member_and_left_in_place(
         tmp_path, monkeypatch, cache_dir, run_cli, kind):
     member, why = HOSTILE[kind]
-    monkeypatch.setattr(download, "MAX_MEMBER_BYTES", 4096)
+    monkeypatch.setattr(archives, "MAX_MEMBER_BYTES", 4096)
     archive = _jpg_archive(tmp_path / "mine", member)
     before = _snapshot(archive.parent)
     code, _, err = _train_on(archive.parent, "--data-dir", run_cli, monkeypatch, tmp_path)
@@ -476,7 +486,7 @@ def test_a_hostile_zip_is_refused_even_when_the_course_downloaded_it(tmp_path, m
     archive = tmp_path / "hymenoptera_data.zip"
     name = {"climbs out": "hymenoptera_data/../../evil.txt", "absolute path": "/evil.txt",
             "symlink": "hymenoptera_data/train/link", "oversized": "hymenoptera_data/big"}[kind]
-    monkeypatch.setattr(download, "MAX_MEMBER_BYTES", 100)
+    monkeypatch.setattr(archives, "MAX_MEMBER_BYTES", 100)
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("hymenoptera_data/train/ants/a.jpg", b"photo")
         info = zipfile.ZipInfo(name)
