@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from course_utils.files import atomic_save
+from course_utils.i18n import tr
 
 FORMAT = 1
 #: Every key :func:`save_checkpoint` writes; metadata may not reuse them.
@@ -77,7 +78,7 @@ def check_metadata(metadata: dict | None) -> None:
     """``ValueError`` when ``metadata`` reuses a key of :data:`KEYS`."""
     clash = sorted(set(metadata or {}) & set(KEYS))
     if clash:
-        raise ValueError(f"metadata keys {clash} are reserved for the checkpoint itself.")
+        raise ValueError(tr(f"metadata keys {clash} are reserved for the checkpoint itself."))
 
 
 #: Modules that wrap the learner's model: ``.module`` of (Distributed)DataParallel.
@@ -123,46 +124,47 @@ def load_checkpoint(path, model: nn.Module | None = None, optimizer=None, schedu
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist.")
+        raise FileNotFoundError(tr(f"checkpoint {path} does not exist."))
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         detail = _weights_only_detail(str(exc))
         if "Unsupported global" in detail:
-            raise CheckpointError(
+            raise CheckpointError(tr(
                 f"{path} is not a plain weights file: it holds pickled Python objects "
                 f"({detail}). If it is a whole model saved with torch.save(model) and you "
                 "trust its source, use load_whole_model(path, trust=True)."
-            ) from None
-        raise CheckpointError(
+            )) from None
+        raise CheckpointError(tr(
             f"{path} is not a readable PyTorch checkpoint ({detail}); it may be damaged or "
             "another kind of file. Delete it or pick another checkpoint."
-        ) from None
+        )) from None
     except RuntimeError as exc:
         text = str(exc)
+        first = text.splitlines()[0]
         if any(sign in text for sign in _DEVICE_MISSING):
-            raise CheckpointError(
-                f"{path} was saved on a device this machine does not have ({text.splitlines()[0]}"
-                "). Load it with map_location='cpu' (or torch.device('cpu'))."
-            ) from None
-        raise CheckpointError(
-            f"{path} is not a readable PyTorch checkpoint ({text.splitlines()[0]}); it may be "
+            raise CheckpointError(tr(
+                f"{path} was saved on a device this machine does not have ({first}). "
+                "Load it with map_location='cpu' (or torch.device('cpu'))."
+            )) from None
+        raise CheckpointError(tr(
+            f"{path} is not a readable PyTorch checkpoint ({first}); it may be "
             "truncated or another kind of file. Delete it or pick another checkpoint."
-        ) from None
+        )) from None
     except Exception as exc:  # EOFError, IndexError, … from files that are not checkpoints
-        raise CheckpointError(
+        raise CheckpointError(tr(
             f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc}); it "
             "may be empty, truncated or another kind of file. Delete it or pick another "
             "checkpoint."
-        ) from None
+        )) from None
     if not isinstance(state, dict):
-        raise CheckpointError(f"{path} holds a {type(state).__name__}, not a checkpoint dict.")
+        raise CheckpointError(tr(f"{path} holds a {type(state).__name__}, not a checkpoint dict."))
     if "model_state" not in state:  # a bare state_dict
         if not state or not any(isinstance(v, torch.Tensor) for v in state.values()):
-            raise CheckpointError(
+            raise CheckpointError(tr(
                 f"{path} holds a dict that is neither a course checkpoint (no 'model_state') "
                 f"nor a state_dict (keys {list(state)[:5]})."
-            )
+            ))
         state = {"format": 0, "model_state": state}
     restore(state, model, optimizer, scheduler, source=path)
     return state
@@ -217,7 +219,7 @@ def _newest_readable(folder: Path, map_location, verbose: bool) -> tuple[Path, d
             return load_checkpoint(path, map_location=map_location)
         except CheckpointError as exc:
             if verbose:
-                print(f"[course_utils] skipping {path}: {exc}")
+                print("[course_utils] " + tr(f"skipping {path}: {exc}"))
             return None
 
     numbered = sorted(((int(m.group(1)), p) for p in folder.glob("epoch_*.pt")
@@ -256,11 +258,11 @@ def restore_model(model: nn.Module, state_dict: dict, source="checkpoint") -> No
                 f"shape mismatch {wrong[:3]}" if wrong else "",
             ) if part
         )
-        raise CheckpointError(
+        raise CheckpointError(tr(
             f"{source} was saved from a different architecture than {type(target).__name__} "
             f"({details}). Build the model the checkpoint was trained with (see its "
             "'model_name') or train a new one."
-        )
+        ))
     target.load_state_dict(state_dict)
 
 
@@ -283,21 +285,21 @@ def load_whole_model(path, *, trust: bool = False, map_location="cpu") -> nn.Mod
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"model file {path} does not exist.")
+        raise FileNotFoundError(tr(f"model file {path} does not exist."))
     if not trust:
-        raise CheckpointError(
+        raise CheckpointError(tr(
             f"refusing to unpickle {path}: loading a whole pickled model can execute any code "
             "inside the file. If you made it yourself or trust its source, call "
             "load_whole_model(path, trust=True); better, save and load a state_dict."
-        )
+        ))
     try:
         return torch.load(path, map_location=map_location, weights_only=False)
     except (AttributeError, ModuleNotFoundError) as exc:
-        raise CheckpointError(
+        raise CheckpointError(tr(
             f"{path} was pickled with a class that this session does not define ({exc}). "
             "Import or define that class first (a class written in a notebook lives in "
             "'__main__'), or switch to state_dict checkpoints."
-        ) from None
+        )) from None
 
 
 # ------------------------------------------------------------------ "saved on a GPU" files

@@ -26,6 +26,7 @@ from course_utils.checkpoints import CheckpointError
 from course_utils.data import CIFAR10_CLASSES
 from course_utils.download import CACHE_FIX, ChecksumError, OfflineError
 from course_utils.errors import NamesSettings
+from course_utils.i18n import N_, tr
 from course_utils.models import MODELS
 from course_utils.predict import load_trained, predict_image
 from course_utils.settings import cache_dir
@@ -37,9 +38,9 @@ def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(tr(f"{text!r} is not a whole number")) from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+        raise argparse.ArgumentTypeError(tr(f"{value} must be at least 1"))
     return value
 
 
@@ -47,28 +48,29 @@ def finite_number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(tr(f"{text!r} is not a number")) from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        raise argparse.ArgumentTypeError(tr(f"{text!r} is not a finite number"))
     return value
 
 
 def positive_number(text: str) -> float:
     if (value := finite_number(text)) <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+        raise argparse.ArgumentTypeError(tr(f"{text} must be a positive number"))
     return value
 
 
 def momentum_below_one(text: str) -> float:
     if not 0 <= (value := finite_number(text)) < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 0 and below 1 (e.g. 0.9)")
+        raise argparse.ArgumentTypeError(
+            tr(f"{text} must be at least 0 and below 1 (e.g. 0.9)"))
     return value
 
 
 def class_count(text: str) -> int:
     if (value := positive_int(text)) > len(CIFAR10_CLASSES):
         raise argparse.ArgumentTypeError(
-            f"{value} is more than the {len(CIFAR10_CLASSES)} classes there are")
+            tr(f"{value} is more than the {len(CIFAR10_CLASSES)} classes there are"))
     return value
 
 
@@ -81,27 +83,27 @@ def available_device(text: str):
 
 def existing_folder(text: str) -> Path:
     if not (path := Path(text).expanduser()).is_dir():
-        raise argparse.ArgumentTypeError(f"folder {text!r} does not exist")
+        raise argparse.ArgumentTypeError(tr(f"folder {text!r} does not exist"))
     return path
 
 
 def new_or_existing_folder(text: str) -> Path:
     if (path := Path(text).expanduser()).exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r} exists and is not a folder")
+        raise argparse.ArgumentTypeError(tr(f"{text!r} exists and is not a folder"))
     return path
 
 
 def existing_file(text: str) -> Path:
     if not (path := Path(text).expanduser()).is_file():
-        what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise argparse.ArgumentTypeError(f"file {text!r} {what}")
+        what = N_("is a folder, not a file") if path.is_dir() else N_("does not exist")
+        raise argparse.ArgumentTypeError(tr(f"file {text!r} {what}"))
     return path
 
 
 def folder_name_part(text: str) -> str:
     if not text or text in (".", "..") or any(c in text for c in '/\\:*?"<>|'):
         raise argparse.ArgumentTypeError(
-            f"{text!r} cannot be part of a folder name (no slashes or :*?\"<>|)")
+            tr(f"{text!r} cannot be part of a folder name (no slashes or :*?\"<>|)"))
     return text
 
 
@@ -204,10 +206,10 @@ def train(args) -> int:
             run = prepare(args, device)
             run_dir, history = training.train(run)
             if history and distributed.is_main():
-                print(f"done: test accuracy {history[-1]['test_accuracy']:.4f} after epoch "
-                      f"{history[-1]['epoch']}; checkpoint "
-                      f"{run_dir / 'checkpoints' / 'last.pt'}; "
-                      f"TensorBoard: tensorboard --logdir {run_dir.parent}")
+                last, last_file = history[-1], run_dir / "checkpoints" / "last.pt"
+                print(tr(f"done: test accuracy {last['test_accuracy']:.4f} after epoch "
+                         f"{last['epoch']}; checkpoint {last_file}; "
+                         f"TensorBoard: tensorboard --logdir {run_dir.parent}"))
     except KeyboardInterrupt as exc:  # Ctrl+C, SIGTERM: name this run's own folder
         return interrupts.report(exc, _after_interrupt(args, run))
     return 0
@@ -291,8 +293,8 @@ def _run_folder_fix(args) -> tuple[Path | None, str]:
     if args is None or args.command != "train":
         return None, files.DEFAULT_FIX
     if args.resume:
-        return args.resume, "copy the run folder to another disk and --resume it there"
-    return args.logdir, "choose another --logdir"
+        return args.resume, tr("copy the run folder to another disk and --resume it there")
+    return args.logdir, tr("choose another --logdir")
 
 
 def _quiet_thread_write_failures() -> None:
@@ -311,9 +313,9 @@ def _after_interrupt(args, run: training.Run | None) -> str:
     """What an interrupted command leaves behind and how to go on, in words: the run's own
     folder (a resumed one, or the one ``train`` made) — known, never guessed."""
     if args is None or args.command != "train":
-        return "nothing was written."
+        return tr("nothing was written.")
     folder = run.folder if run is not None else args.resume
     if folder is not None and any((folder / "checkpoints").glob("epoch_*.pt")):
-        return ("the last finished epoch's checkpoint is kept: continue with "
-                f"python -m course_utils train --resume {folder}")
-    return "no epoch had finished, so no checkpoint is kept: start again."
+        return tr("the last finished epoch's checkpoint is kept: continue with "
+                  f"python -m course_utils train --resume {folder}")
+    return tr("no epoch had finished, so no checkpoint is kept: start again.")

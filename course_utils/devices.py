@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from course_utils.i18n import N_, tr
+
 
 def available_devices() -> list[str]:
     """Names of the devices this machine can train on, e.g. ``['cuda:0', 'cpu']``."""
@@ -48,7 +50,7 @@ def pick_device(preferred: str | torch.device | None = None, verbose: bool = Tru
         device = _check_available(preferred)
     if verbose:
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
-        print(f"[course_utils] training on {device} ({name})")
+        print("[course_utils] " + tr(f"training on {device} ({name})"))
     return device
 
 
@@ -56,22 +58,22 @@ def _check_available(preferred) -> torch.device:
     try:
         device = torch.device(preferred.strip() if isinstance(preferred, str) else preferred)
     except (RuntimeError, TypeError):
-        raise ValueError(f"{str(preferred)!r} is not a device; use auto, cpu, cuda, cuda:N "
-                         "or mps.") from None
+        raise ValueError(tr(f"{str(preferred)!r} is not a device; use auto, cpu, cuda, "
+                            "cuda:N or mps.")) from None
     here = ", ".join(available_devices())
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {str(preferred)!r} asked for, but no CUDA GPU is available "
-                             f"here (available: {here}); use 'cpu' or 'auto'.")
+            raise ValueError(tr(f"device {str(preferred)!r} asked for, but no CUDA GPU is "
+                                f"available here (available: {here}); use 'cpu' or 'auto'."))
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {str(preferred)!r} asked for, but this machine has "
-                             f"{torch.cuda.device_count()} GPU(s) (available: {here}).")
+            raise ValueError(tr(f"device {str(preferred)!r} asked for, but this machine has "
+                                f"{torch.cuda.device_count()} GPU(s) (available: {here})."))
     elif device.type == "mps" and not _mps_available():
-        raise ValueError(f"device 'mps' asked for, but Apple's MPS is not available here "
-                         f"(available: {here}).")
+        raise ValueError(tr(f"device 'mps' asked for, but Apple's MPS is not available here "
+                            f"(available: {here})."))
     elif device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device {str(preferred)!r} is not supported by the course; use "
-                         f"one of: auto, {here}.")
+        raise ValueError(tr(f"device {str(preferred)!r} is not supported by the course; use "
+                            f"one of: auto, {here}."))
     return device
 
 
@@ -162,33 +164,38 @@ def precision_choice(requested: str = "auto", device_type: str = "cpu",
     'bfloat16'
     """
     if requested not in PRECISION_CHOICES:
-        raise ValueError(f"unknown precision {requested!r}; use one of "
-                         f"{', '.join(PRECISION_CHOICES)}.")
+        raise ValueError(tr(f"unknown precision {requested!r}; use one of "
+                            f"{', '.join(PRECISION_CHOICES)}."))
+    # the reasons are English values (doctests); N_ marks them so that the printed
+    # ``precision: … (why)`` line is translated whole
     if requested == "float32":
-        return "float32", "asked for"
+        return "float32", N_("asked for")
     if device_type == "cpu":
         capability = cpu_capability if cpu_capability is not None \
             else detect_cpu_capability()
         native = capability in BF16_CPU_CAPABILITIES
-        has = f"this CPU has {'AMX' if capability == 'AMX_BF16' else 'AVX-512'} BF16 " \
-              "instructions" if native else \
-              f"this CPU ({capability}) has no BF16 instructions"
+        isa = "AMX" if capability == "AMX_BF16" else "AVX-512"
+        has = N_(f"this CPU has {isa} BF16 instructions") if native else \
+            N_(f"this CPU ({capability}) has no BF16 instructions")
         if requested == "bfloat16":
-            return "bfloat16", "asked for" if native else \
-                f"asked for; {has}, so bfloat16 is emulated and slower than float32"
-        return ("bfloat16" if native else "float32"), f"auto: {has}"
+            return "bfloat16", N_("asked for") if native else \
+                N_(f"asked for; {has}, so bfloat16 is emulated and slower than float32")
+        return ("bfloat16" if native else "float32"), N_(f"auto: {has}")
     if device_type == "cuda":
         if cuda_bf16 is None:
             cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported(
                 including_emulation=False)
         if cuda_bf16:
-            return "bfloat16", ("asked for" if requested == "bfloat16"
-                                else "auto: this GPU computes in bfloat16")
-        return "float32", (f"{'bfloat16 asked for, but ' if requested == 'bfloat16' else 'auto: '}"
-                           "this GPU has no native bfloat16")
-    where = "Apple's MPS" if device_type == "mps" else f"device type {device_type!r}"
-    return "float32", (f"{'bfloat16 asked for, but ' if requested == 'bfloat16' else 'auto: '}"
-                       f"the course does not use mixed precision on {where}")
+            return "bfloat16", (N_("asked for") if requested == "bfloat16"
+                                else N_("auto: this GPU computes in bfloat16"))
+        return "float32", (N_("bfloat16 asked for, but this GPU has no native bfloat16")
+                           if requested == "bfloat16"
+                           else N_("auto: this GPU has no native bfloat16"))
+    where = N_("Apple's MPS") if device_type == "mps" else N_(f"device type {device_type!r}")
+    return "float32", (
+        N_(f"bfloat16 asked for, but the course does not use mixed precision on {where}")
+        if requested == "bfloat16"
+        else N_(f"auto: the course does not use mixed precision on {where}"))
 
 
 def choose_precision(requested: str = "auto", device_type: str = "cpu",
@@ -218,5 +225,5 @@ def autocast_dtype(precision: str, device, verbose: bool = False) -> torch.dtype
     device = torch.device(device)
     chosen, why = precision_choice(precision, device.type)
     if verbose:
-        print(f"[course_utils] precision: {chosen} ({why})")
+        print("[course_utils] " + tr(f"precision: {chosen} ({why})"))
     return PRECISIONS[chosen]

@@ -35,6 +35,7 @@ from course_utils import checkpoints, distributed
 from course_utils.devices import synchronize
 from course_utils.errors import DivergedError
 from course_utils.files import atomic_copy, remove_stale_temporaries
+from course_utils.i18n import tr
 
 
 def train_one_epoch(model, loader, loss_fn, optimizer, device, *, scheduler=None,
@@ -77,7 +78,7 @@ def train_one_epoch(model, loader, loss_fn, optimizer, device, *, scheduler=None
                 writer.add_scalar("train_loss", value, step)
             bar.set_postfix(loss=f"{value:.3f}")
     if seen == 0:
-        raise ValueError("the training loader produced no batches (empty data set?).")
+        raise ValueError(tr("the training loader produced no batches (empty data set?)."))
     sums = distributed.all_reduce_sum(torch.stack([total, total.new_tensor(seen)]))
     mean = (sums[0] / sums[1]).item()  # over every process's images
     _check_finite(mean, step)
@@ -91,9 +92,9 @@ def _global_mean(loss: torch.Tensor) -> float:
 
 def _check_finite(value: float, step: int) -> None:
     if not math.isfinite(value):
-        raise DivergedError(
+        raise DivergedError(tr(
             f"training diverged: the loss became {value} by step {step}. Lower the learning "
-            "rate (e.g. {lr} 0.01) or add BatchNorm ({model} tudui-bn), then start again.")
+            "rate (e.g. {lr} 0.01) or add BatchNorm ({model} tudui-bn), then start again."))
 
 
 def evaluate(model, loader, loss_fn=None, device=None,
@@ -130,7 +131,7 @@ def evaluate(model, loader, loss_fn=None, device=None,
         [total_loss.double(), correct.double(), total_loss.new_tensor(seen, dtype=torch.double)]))
     total, right, seen = sums.tolist()
     if seen == 0:
-        raise ValueError("the evaluation loader produced no batches (empty data set?).")
+        raise ValueError(tr("the evaluation loader produced no batches (empty data set?)."))
     return {"loss": total / seen, "accuracy": right / seen, "images": int(seen)}
 
 
@@ -164,7 +165,7 @@ def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn, de
     ``test_loss``, ``test_accuracy`` (floats), ``lr``, ``seconds`` and ``images_per_second``.
     """
     if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a whole number ≥ 1, got {epochs!r}.")
+        raise ValueError(tr(f"epochs must be a whole number ≥ 1, got {epochs!r}."))
     checkpoints.check_metadata(metadata)
     device = torch.device(device)
     model.to(device)
@@ -182,8 +183,9 @@ def fit(model, train_loader, test_loader, *, epochs: int, optimizer, loss_fn, de
         # purge_step hides events logged at steps >= step + 1 by an interrupted session
         writer = SummaryWriter(str(run_dir), purge_step=step + 1 if step else None)
     if start_epoch >= epochs and main:
-        print(f"[course_utils] already trained for {start_epoch} epoch(s) ≥ epochs={epochs}; "
-              "nothing to do (ask for more epochs to continue).")
+        print("[course_utils] " + tr(
+            f"already trained for {start_epoch} epoch(s) ≥ epochs={epochs}; "
+            "nothing to do (ask for more epochs to continue)."))
     loop = _Loop(loss_fn=loss_fn, device=device, epochs=epochs, log_every=log_every,
                  progress=progress, verbose=verbose, amp_dtype=amp_dtype)
     try:
@@ -228,7 +230,7 @@ def _train_and_measure(loop: _Loop, model, train_loader, test_loader, optimizer,
     train_loss, step = train_one_epoch(
         model, train_loader, loss_fn, optimizer, device, scheduler=scheduler, writer=writer,
         step=step, log_every=loop.log_every, progress=loop.progress,
-        desc=f"epoch {epoch + 1}/{epochs}",
+        desc=tr(f"epoch {epoch + 1}/{epochs}"),
         amp_dtype=amp_dtype)
     synchronize(device)
     seconds = time.perf_counter() - t0
@@ -240,9 +242,9 @@ def _train_and_measure(loop: _Loop, model, train_loader, test_loader, optimizer,
         "images_per_second": _count(train_loader) / seconds,
     }
     if loop.verbose:
-        print(f"epoch {epoch + 1}/{epochs}: train loss {train_loss:.4f}, test loss "
-              f"{metrics['loss']:.4f}, test accuracy {metrics['accuracy']:.4f} "
-              f"({seconds:.1f} s)")
+        print(tr(f"epoch {epoch + 1}/{epochs}: train loss {train_loss:.4f}, test loss "
+                 f"{metrics['loss']:.4f}, test accuracy {metrics['accuracy']:.4f} "
+                 f"({seconds:.1f} s)"))
     return record, step
 
 
@@ -256,7 +258,7 @@ def _restore(checkpoint: dict, model, optimizer, scheduler) -> tuple[int, int, l
     set_rng_state(ranks[distributed.rank()] if len(ranks) == distributed.world_size()
                   else state)
     if distributed.is_main():
-        print(f"[course_utils] resumed at epoch {epoch}, step {step}")
+        print("[course_utils] " + tr(f"resumed at epoch {epoch}, step {step}"))
     return epoch, step, list(checkpoint.get("history") or [])
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from course_utils.i18n import N_, tr
+
 #: The write failures the learner must fix (not a bug): errno → (the cause, the first fix).
 WRITE_FAILURES = {errno.ENOSPC: ("no space left on", "free space or "),
                   errno.EROFS: ("read-only file system at", "")}
@@ -29,7 +31,7 @@ if hasattr(errno, "EDQUOT"):  # not on Windows
 #: What torch.save's C++ writer says when the disk is full mid-file.
 _TORCH_FULL_DISK = ("unexpected pos", "file write failed")
 #: Where else to write, when the caller knows no better.
-DEFAULT_FIX = "choose another folder"
+DEFAULT_FIX = N_("choose another folder")
 
 
 class WriteError(OSError):
@@ -42,7 +44,14 @@ class WriteError(OSError):
         self.folder, self.fix = Path(folder), fix
 
     def __str__(self) -> str:
-        return f"{self.strerror} {self.folder} — {WRITE_FAILURES[self.errno][1]}{self.fix}"
+        folder, fix = self.folder, self.fix  # one whole sentence per cause, for tr()
+        if self.errno == errno.ENOSPC:
+            return tr(f"no space left on {folder} — free space or {fix}")
+        if self.errno == errno.EROFS:
+            return tr(f"read-only file system at {folder} — {fix}")
+        if self.errno == getattr(errno, "EDQUOT", None):
+            return tr(f"disk quota exceeded on {folder} — free space or {fix}")
+        return f"{self.strerror} {folder} — {WRITE_FAILURES[self.errno][1]}{fix}"
 
 
 def write_failure(exc: BaseException, folder: str | os.PathLike,

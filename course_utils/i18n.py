@@ -33,7 +33,8 @@ LOCALE_DIR = PACKAGE / "locale"
 ENV = "COURSE_LANG"
 #: the modules whose tr()/N_() messages are extracted into messages.po
 MODULES = ["tb.py", "_tb_server.py", "image_check.py", "layers.py", "viz.py", "predict.py",
-           "data.py", "download.py"]
+           "data.py", "download.py", "engine.py", "checkpoints.py", "devices.py", "training.py",
+           "recipes.py", "loaders.py", "files.py", "runs.py", "cli.py"]
 #: the calls whose argument (at this position) is a message: data.py's ``_say(verbose, message)``
 #: prints its message through ``tr``
 MARKERS = {"tr": 0, "N_": 0, "_say": 1}

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from course_utils.distributed import train_sampler
+from course_utils.i18n import tr
 
 
 class TensorLoader:
@@ -41,10 +42,10 @@ class TensorLoader:
     def __init__(self, images, labels, batch_size=64, shuffle=False, normalize=None,
                  augment=False, drop_last=False, device=None, generator=None):
         if images.dtype != torch.uint8 or images.dim() != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W); got {images.dtype} "
-                             f"{tuple(images.shape)}.")
+            raise ValueError(tr(f"images must be uint8 (N, C, H, W); got {images.dtype} "
+                                f"{tuple(images.shape)}."))
         if len(images) != len(labels):
-            raise ValueError(f"{len(images)} images but {len(labels)} labels.")
+            raise ValueError(tr(f"{len(images)} images but {len(labels)} labels."))
         self.device = torch.device(device) if device is not None else images.device
         self.images = images.to(self.device)
         self.labels = labels.to(self.device)

@@ -31,6 +31,7 @@ import torch
 from course_utils import models
 from course_utils.devices import PRECISION_CHOICES, pick_device
 from course_utils.errors import SettingError
+from course_utils.i18n import tr
 from course_utils.settings import scaled
 
 
@@ -175,13 +176,14 @@ def make_settings(recipe: str | None = None, *, checkpoint: dict | None = None,
     stored = checkpoint["config"] if checkpoint is not None else {}
     for key in FIXED_ON_RESUME:
         if chosen[key] is not None and key in stored and chosen[key] != stored[key]:
-            raise SettingError(
+            raise SettingError(tr(
                 f"{resume} was trained with {{{key}}} {stored[key]}; a resumed run keeps its "
-                f"settings. Leave out {{{key}}}, or start a new run without {{resume}}.")
+                f"settings. Leave out {{{key}}}, or start a new run without {{resume}}."))
     values = {"recipe": "improved", "limit": None, "seed": 0, **stored,
               **{k: v for k, v in chosen.items() if v is not None}}
     if values["recipe"] not in RECIPES:
-        raise ValueError(f"unknown recipe {values['recipe']!r}; choose one of {sorted(RECIPES)}.")
+        raise ValueError(tr(f"unknown recipe {values['recipe']!r}; choose one of "
+                            f"{sorted(RECIPES)}."))
     base = RECIPES[values["recipe"]]
     fields = {f.name for f in dataclasses.fields(Recipe)} - {"name"}
     changes = {k: v for k, v in values.items() if k in fields}
@@ -200,12 +202,12 @@ def make_settings(recipe: str | None = None, *, checkpoint: dict | None = None,
 
 def _check(recipe: Recipe, stored: dict, resume) -> None:
     if stored and recipe.schedule != "none" and recipe.epochs != stored.get("epochs"):
-        raise SettingError(
+        raise SettingError(tr(
             f"{resume} uses a {recipe.schedule} learning-rate schedule planned for "
-            f"{stored.get('epochs')} epochs, so {{epochs}} cannot change on resume.")
+            f"{stored.get('epochs')} epochs, so {{epochs}} cannot change on resume."))
     if recipe.precision not in PRECISION_CHOICES:
-        raise ValueError(f"unknown precision {recipe.precision!r}; use one of "
-                         f"{', '.join(PRECISION_CHOICES)}.")
+        raise ValueError(tr(f"unknown precision {recipe.precision!r}; use one of "
+                            f"{', '.join(PRECISION_CHOICES)}."))
     if recipe.nesterov and recipe.momentum == 0:
-        raise SettingError(f"the {recipe.name} recipe uses Nesterov momentum, which needs a "
-                           "momentum above 0 (e.g. {momentum} 0.9).")
+        raise SettingError(tr(f"the {recipe.name} recipe uses Nesterov momentum, which "
+                              "needs a momentum above 0 (e.g. {momentum} 0.9)."))

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from course_utils.files import writing
+from course_utils.i18n import tr
 
 
 def new_run_dir(base: str | os.PathLike = "runs", name: str | None = None) -> Path:
@@ -32,5 +33,5 @@ def _new_folder(base: Path, name: str | None) -> Path:
             return path
         except FileExistsError:
             continue
-    raise FileExistsError(f"could not create a new run folder under {base}: {stem} to "
-                          f"{stem}-999 all exist. Delete old runs or pick another name.")
+    raise FileExistsError(tr(f"could not create a new run folder under {base}: {stem} to "
+                             f"{stem}-999 all exist. Delete old runs or pick another name."))

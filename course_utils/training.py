@@ -28,6 +28,7 @@ from course_utils import checkpoints, data, distributed, engine, models
 from course_utils.data import CIFAR10_MEAN, CIFAR10_STD
 from course_utils.devices import PRECISIONS, precision_choice
 from course_utils.errors import NamesSettings
+from course_utils.i18n import N_, tr
 from course_utils.loaders import ShardedTensorLoader, TensorLoader
 from course_utils.recipes import Recipe, TrainSettings, make_settings
 from course_utils.runs import new_run_dir
@@ -41,15 +42,15 @@ def checkpoint_to_resume(run_dir) -> dict:
     """The newest checkpoint of a run made by :func:`train` — read once, to resume it."""
     found = checkpoints.load_latest(run_dir)
     if found is None:
-        raise ResumeError(
+        raise ResumeError(tr(
             f"{run_dir} has no readable checkpoint (checkpoints/last.pt or epoch_NNN.pt) to "
-            "resume from; pick a run folder that has one, or leave out {resume}.")
+            "resume from; pick a run folder that has one, or leave out {resume}."))
     path, state = found
     if not isinstance(state.get("config"), dict):
-        raise checkpoints.CheckpointError(
+        raise checkpoints.CheckpointError(tr(
             f"{path} was not written by 'python -m course_utils train' (it has no "
-            "'config'), so the CLI cannot resume it; use engine.fit(..., checkpoint=...).")
-    print(f"[course_utils] continuing from {path}")
+            "'config'), so the CLI cannot resume it; use engine.fit(..., checkpoint=...)."))
+    print("[course_utils] " + tr(f"continuing from {path}"))
     return state
 
 
@@ -79,7 +80,7 @@ def build_scheduler(recipe: Recipe, optimizer, steps_per_epoch: int):
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=recipe.lr, epochs=recipe.epochs,
             steps_per_epoch=steps_per_epoch, pct_start=pct_start)
-    raise ValueError(f"unknown schedule {recipe.schedule!r}; use 'none' or 'onecycle'.")
+    raise ValueError(tr(f"unknown schedule {recipe.schedule!r}; use 'none' or 'onecycle'."))
 
 
 def build_loss(recipe: Recipe) -> nn.CrossEntropyLoss:
@@ -111,7 +112,7 @@ def build_loaders(recipe: Recipe, *, limit: int | None = None, device="cpu", dat
                             normalize=normalize, device=device)
         return train, test, normalize
     if recipe.pipeline != "pil":
-        raise ValueError(f"unknown pipeline {recipe.pipeline!r}; use 'pil' or 'tensors'.")
+        raise ValueError(tr(f"unknown pipeline {recipe.pipeline!r}; use 'pil' or 'tensors'."))
     # the course's pipeline: PIL image → (flip, shift) → ToTensor → (Normalize), every item
     steps = [T.ToTensor()] + ([T.Normalize(*normalize)] if normalize else [])
     augment = [T.RandomHorizontalFlip(), T.RandomCrop(32, 4, padding_mode="reflect")]
@@ -199,24 +200,26 @@ def train(run: Run) -> tuple[Path, list[dict]]:
     """
     settings = run.settings
     if (run.checkpoint is None) != (settings.resume is None):
-        raise ValueError("a resumed run needs both settings.resume (its folder) and its "
-                         "checkpoint (prepare() reads it); a new run neither.")
+        raise ValueError(tr("a resumed run needs both settings.resume (its folder) and its "
+                            "checkpoint (prepare() reads it); a new run neither."))
     recipe, n = settings.recipe, distributed.world_size()
     main = distributed.is_main()
     precision, why = precision_choice(recipe.precision, settings.device.type)
     if main:  # the run's first line
-        print(f"[course_utils] precision: {precision} ({why})", flush=True)
+        print("[course_utils] " + tr(f"precision: {precision} ({why})"), flush=True)
     parts = build_parts(settings)
     run.folder = settings.resume or distributed.share(
         call=lambda: new_run_dir(settings.logdir, settings.run_name or recipe.name))
-    batch = f"batch {recipe.batch_size}" + (
-        f" per process × {n} processes = {recipe.batch_size * n}" if n > 1 else "")
+    batch = N_(f"batch {recipe.batch_size}") if n == 1 else \
+        N_(f"batch {recipe.batch_size} per process × {n} processes = {recipe.batch_size * n}")
     if main:
-        print(f"[course_utils] model {recipe.model} ({models.count_parameters(parts.model):,} "
-              f"parameters), {len(parts.train_loader.dataset):,} training images, "
-              f"{recipe.epochs} epoch(s), lr {recipe.lr}, {batch}, device {settings.device}"
-              f"{', ' + precision if precision != 'float32' else ''}, "
-              f"run folder {run.folder}")
+        params = models.count_parameters(parts.model)
+        images = len(parts.train_loader.dataset)
+        extra = ", " + precision if precision != "float32" else ""
+        print("[course_utils] " + tr(
+            f"model {recipe.model} ({params:,} parameters), {images:,} training images, "
+            f"{recipe.epochs} epoch(s), lr {recipe.lr}, {batch}, device {settings.device}"
+            f"{extra}, run folder {run.folder}"))
     history = engine.fit(
         parts.model, parts.train_loader, parts.test_loader, epochs=recipe.epochs,
         optimizer=parts.optimizer, loss_fn=parts.loss_fn, scheduler=parts.scheduler,
