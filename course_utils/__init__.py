@@ -4,6 +4,8 @@ One module per job, named the way a beginner would guess:
 
 * :mod:`course_utils.settings`     – fast mode (CI), folders, offline switch
 * :mod:`course_utils.data`         – CIFAR-10, ants/bees, demo photos, image folders
+* :mod:`course_utils.ants_bees`    – the ants/bees set and the course's label layout
+* :mod:`course_utils.sources`      – what the data sources share: their one line, the data folder
 * :mod:`course_utils.images`       – photo files: list them, open them safely as RGB
 * :mod:`course_utils.image_check`  – ``check_image``: the CHW/HWC layout before ``add_image``
 * :mod:`course_utils.cifar_batches` – the bundled sample in the official CIFAR-10 file format

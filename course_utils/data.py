@@ -11,13 +11,15 @@
 Whichever source is used, the result behaves like ``torchvision.datasets.CIFAR10``: items are
 ``(PIL image, int label)``, ``.classes`` is in the official order, ``.data`` is an
 ``(N, 32, 32, 3)`` uint8 array and ``.targets`` a list of ints.
+
+The ants-and-bees set (``hymenoptera``, ``make_label_layout``) lives in
+:mod:`course_utils.ants_bees` and is importable from here too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +31,16 @@ from torchvision.datasets import VisionDataset
 
 from course_utils import caches, settings
 from course_utils import download as dl
+from course_utils.ants_bees import (  # noqa: F401  (the ants/bees source, importable from here)
+    HYMENOPTERA_SAMPLE,
+    HYMENOPTERA_TREE_SHA256,
+    HYMENOPTERA_URL,
+    hymenoptera,
+    make_label_layout,
+)
 from course_utils.i18n import N_, tr
 from course_utils.images import PHOTO_SUFFIXES, demo_image, open_rgb, photo_files, to_rgb
+from course_utils.sources import _data_folder, _say
 
 __all__ = [
     "cifar10", "CIFAR10Folder", "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD",
@@ -49,20 +59,11 @@ CIFAR10_CLASSES = [
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR10_SAMPLE = settings.BUNDLED_DATA / "cifar10-sample"
-HYMENOPTERA_SAMPLE = settings.BUNDLED_DATA / "hymenoptera_sample"
-HYMENOPTERA_URL = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
-#: download.tree_sha256 of the full set's folder (398 photos).
-HYMENOPTERA_TREE_SHA256 = "4d9516c2fb161c30f41a394c6690b6c88f5c14ffbacac3cef9ddb3412df91248"
 
 _FULL_SET_HINT = N_(
     "For the full set: run once online (torchvision downloads it), or set COURSE_DATA_DIR to a "
     "folder holding cifar10-jpg/ or cifar10-jpg.tar.gz."
 )
-
-
-def _say(verbose: bool, message: str) -> None:
-    if verbose:
-        print(f"[course_utils] {tr(message)}")
 
 
 # --------------------------------------------------------------------------- CIFAR-10
@@ -124,17 +125,6 @@ def cifar10(
     ds.source = "sample"
     _say(verbose, f"CIFAR-10 {split}: bundled sample, {len(ds):,} images [{why}]. {_FULL_SET_HINT}")
     return ds
-
-
-def _data_folder(data_dir: str | os.PathLike | None) -> Path | None:
-    """``data_dir`` checked to be a folder, or ``COURSE_DATA_DIR`` when it is None."""
-    if data_dir is None:
-        return settings.data_dir()
-    path = Path(data_dir).expanduser()
-    if not path.is_dir():
-        raise FileNotFoundError(tr(f"data folder {str(path)!r} does not exist; pass a folder "
-                                   "holding cifar10-jpg/ or hymenoptera_data/."))
-    return path.resolve()
 
 
 def _cifar10_image_folder(base: Path | None) -> Path | None:
@@ -272,84 +262,3 @@ def spread_indices(total: int, n: int) -> list[int]:
         return list(range(total))
     step = total / n
     return [int(i * step) for i in range(n)]
-
-
-# ----------------------------------------------------------------------- ants and bees
-def hymenoptera(root: str | os.PathLike | None = None, download: bool = True,
-                verbose: bool = True, data_dir: str | os.PathLike | None = None) -> Path:
-    """Folder of the ants-and-bees set, holding ``train/{ants,bees}`` and ``val/{ants,bees}``.
-
-    Order: ``root/hymenoptera_data`` → ``data_dir/hymenoptera_data`` (None: ``COURSE_DATA_DIR``)
-    → the PyTorch tutorial download (checked file by file against the known set) → the bundled
-    sample.
-    """
-    root = Path(root) if root is not None else settings.cache_dir()
-    base = _data_folder(data_dir)
-    mine = base is not None and base.resolve() == root.resolve()  # the learner's folder
-    found = (None if mine else _hymenoptera_cached(root)) or _hymenoptera_own(base)
-    if found is not None:
-        _say(verbose, f"ants/bees: {found}")
-        return found
-    why = "COURSE_OFFLINE=1" if settings.offline() else "download=False"
-    for attempt in (1, 2) if download and not settings.offline() else ():
-        try:
-            archive = dl.download(HYMENOPTERA_URL, root / "hymenoptera_data.zip")
-            folder = dl.unpack_folder(archive, "hymenoptera_data", root, HYMENOPTERA_TREE_SHA256,
-                                      downloaded=True)
-            _say(verbose, f"ants/bees: downloaded to {folder}")
-            return folder
-        except dl.ChecksumError as exc:  # a damaged archive was deleted: download it again
-            if attempt == 2:
-                raise  # the server itself sends a wrong file
-            print(f"[course_utils] {exc}")
-        except dl.OfflineError as exc:
-            why = N_(f"no download ({exc})")
-            break
-    _say(verbose, f"ants/bees: bundled sample {HYMENOPTERA_SAMPLE} [{why}]. "
-         "For all 398 images go online or set COURSE_DATA_DIR.")
-    return HYMENOPTERA_SAMPLE
-
-
-def _hymenoptera_cached(root: Path) -> Path | None:
-    """``root/hymenoptera_data`` when complete; a damaged copy (the course's own) is removed."""
-    folder = root / "hymenoptera_data"
-    if not (folder / "train").is_dir():
-        return None
-    if (damage := dl.check_unpacked(folder)) is not None:
-        print(f"[course_utils] the unpacked copy {folder} is damaged ({damage}); "
-              "it was removed and is made again.")
-        dl.discard(folder)
-        return None
-    return folder
-
-
-def _hymenoptera_own(base: Path | None) -> Path | None:
-    """``base/hymenoptera_data`` of the learner's folder; a damaged one is reported (and left
-    as it is) with :class:`course_utils.download.DamagedInputError`."""
-    folder = base / "hymenoptera_data" if base is not None else None
-    if folder is None or not (folder / "train").is_dir():
-        return None
-    if (damage := dl.check_unpacked(folder)) is not None:
-        raise dl.DamagedInputError(f"{folder} is damaged ({damage}); it was left as it is. "
-                                   "Copy the folder again (all of it) and run again.")
-    return folder
-
-
-def make_label_layout(split_dir: str | os.PathLike, dest: str | os.PathLike) -> Path:
-    """Copy ``split_dir/{ants,bees}`` into the course's second layout under ``dest``:
-    ``ants_image/``, ``ants_label/<name>.txt`` (holding ``ants``), and the same for bees.
-
-    Returns ``dest``. Existing files are left as they are (nothing is overwritten).
-    """
-    split_dir, dest = Path(split_dir), Path(dest)
-    for label in ("ants", "bees"):
-        img_dir, lab_dir = dest / f"{label}_image", dest / f"{label}_label"
-        img_dir.mkdir(parents=True, exist_ok=True)
-        lab_dir.mkdir(parents=True, exist_ok=True)
-        for src in sorted((split_dir / label).iterdir()):
-            if not (img_dir / src.name).exists():
-                shutil.copy2(src, img_dir / src.name)
-            txt = lab_dir / (src.stem + ".txt")
-            if not txt.exists():
-                txt.write_text(label, encoding="utf-8")
-    return dest

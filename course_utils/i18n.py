@@ -34,13 +34,15 @@ ENV = "COURSE_LANG"
 #: the modules whose tr()/N_() messages are extracted into messages.po
 MODULES = ["tb.py", "_tb_server.py", "image_check.py", "layers.py", "viz.py", "predict.py",
            "data.py", "download.py", "engine.py", "checkpoints.py", "devices.py", "training.py",
-           "recipes.py", "loaders.py", "files.py", "runs.py", "cli.py"]
-#: the calls whose argument (at this position) is a message: data.py's ``_say(verbose, message)``
+           "recipes.py", "loaders.py", "files.py", "runs.py", "cli.py", "ants_bees.py",
+           "sources.py"]
+#: the calls whose argument (at this position) is a message: sources.py's ``_say(verbose, message)``
 #: prints its message through ``tr``
 MARKERS = {"tr": 0, "N_": 0, "_say": 1}
 #: English messages shown because no translation matched (read by the tests)
 MISSED: list[str] = []
 _CHOSEN: list[str] = []  # the language set by set_language() (empty: follow COURSE_LANG)
+_ENV_BEFORE: list[str | None] = []  # COURSE_LANG before set_language() set it (None: unset)
 _CJK = re.compile("[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 _ALIASES = {"zh_cn": "zh", "zh-cn": "zh", "zh_hans": "zh", "zh-hans": "zh", "cn": "zh",
             "chinese": "zh", "中文": "zh", "": "en", "c": "en", "english": "en"}
@@ -61,11 +63,22 @@ def env_language() -> str:
 
 
 def set_language(lang: str | None) -> str:
-    """Make ``lang`` (``"en"``, ``"zh"``) the language of every course message in this process;
-    None goes back to following ``COURSE_LANG``. Returns the language now in force."""
+    """Make ``lang`` (``"en"``, ``"zh"``) the language of every course message in this process
+    and of the commands it starts (``COURSE_LANG`` is set for them: a notebook that runs
+    ``python -m course_utils train`` gets its lines in the notebook's language); None goes
+    back to following ``COURSE_LANG`` as it was before. Returns the language now in force."""
+    if lang is not None and not _ENV_BEFORE:
+        _ENV_BEFORE.append(os.environ.get(ENV))
     _CHOSEN.clear()
     if lang is not None:
         _CHOSEN.append(check_lang(lang))
+        os.environ[ENV] = _CHOSEN[-1]
+    elif _ENV_BEFORE:
+        before = _ENV_BEFORE.pop()
+        if before is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = before
     return language()
 
 

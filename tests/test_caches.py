@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from _helpers import jpg_copy
 
-from course_utils import caches, data
+from course_utils import ants_bees, caches, data
 from course_utils import cifar_batches as cb
 from course_utils import download as dl
 from course_utils.settings import REPO_ROOT
@@ -119,8 +119,8 @@ def test_a_cut_archive_without_checksum_is_fetched_again(tmp_path, local_server,
     with zipfile.ZipFile(www / "hymenoptera_data.zip", "w") as zf:
         for p in sorted(good.rglob("*.jpg")):
             zf.write(p, p.relative_to(good.parent).as_posix())
-    monkeypatch.setattr(data, "HYMENOPTERA_URL", f"{base}/hymenoptera_data.zip")
-    monkeypatch.setattr(data, "HYMENOPTERA_TREE_SHA256", dl.tree_sha256(good))
+    monkeypatch.setattr(ants_bees, "HYMENOPTERA_URL", f"{base}/hymenoptera_data.zip")
+    monkeypatch.setattr(ants_bees, "HYMENOPTERA_TREE_SHA256", dl.tree_sha256(good))
     root = tmp_path / "root"
     root.mkdir()
     (root / "hymenoptera_data.zip").write_bytes((www / "hymenoptera_data.zip").read_bytes()[:300])

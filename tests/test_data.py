@@ -17,7 +17,7 @@ import torchvision
 from _helpers import jpg_copy
 from PIL import Image
 
-from course_utils import data, download, settings
+from course_utils import ants_bees, data, download, settings
 
 TV = torchvision.datasets.CIFAR10
 
@@ -288,10 +288,10 @@ def test_hymenoptera_download_is_checked_before_it_is_used(monkeypatch, tmp_path
     www, base = local_server
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
     monkeypatch.delenv("COURSE_OFFLINE", raising=False)  # (the mutation runs set it)
-    monkeypatch.setattr(data, "HYMENOPTERA_URL", f"{base}/hymenoptera_data.zip")
+    monkeypatch.setattr(ants_bees, "HYMENOPTERA_URL", f"{base}/hymenoptera_data.zip")
     root = tmp_path / "root"
     tree = _ants_zip(www, tmp_path, corrupt=True)
-    monkeypatch.setattr(data, "HYMENOPTERA_TREE_SHA256", tree)
+    monkeypatch.setattr(ants_bees, "HYMENOPTERA_TREE_SHA256", tree)
     with pytest.raises(download.ChecksumError, match="nothing was kept"):
         data.hymenoptera(root=root)
     # the first bad archive is reported and fetched once more; the second one is raised

@@ -1,0 +1,28 @@
+"""What the course's data sources share: the one line each prints to say which source it used
+(through :func:`course_utils.i18n.tr`, in the course language) and the learner's data folder
+(``data_dir=`` or ``COURSE_DATA_DIR``). The sources: CIFAR-10 in :mod:`course_utils.data`,
+ants and bees in :mod:`course_utils.ants_bees`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from course_utils import settings
+from course_utils.i18n import tr
+
+
+def _say(verbose: bool, message: str) -> None:
+    if verbose:
+        print(f"[course_utils] {tr(message)}")
+
+
+def _data_folder(data_dir: str | os.PathLike | None) -> Path | None:
+    """``data_dir`` checked to be a folder, or ``COURSE_DATA_DIR`` when it is None."""
+    if data_dir is None:
+        return settings.data_dir()
+    path = Path(data_dir).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(tr(f"data folder {str(path)!r} does not exist; pass a folder "
+                                   "holding cifar10-jpg/ or hymenoptera_data/."))
+    return path.resolve()
