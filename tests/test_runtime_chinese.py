@@ -88,3 +88,20 @@ def test_english_is_the_default(tmp_path, capsys):
     assert "does not exist" in errors[1]
     assert "is not a device" in errors[2] or "not supported" in errors[2], errors[2]
     assert "is not a whole number" in errors[3], errors[3]
+
+
+def test_a_command_started_from_a_chinese_kernel_speaks_chinese(monkeypatch):
+    """set_language sets COURSE_LANG for the commands the kernel starts (appendix B runs
+    ``python -m course_utils train`` in a subprocess), and None puts it back as it was."""
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.setenv(i18n.ENV, "en")
+    i18n.set_language("zh")
+    done = subprocess.run([sys.executable, "-m", "course_utils", "train", "--epochs", "zero"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "不是整数" in done.stderr.splitlines()[-1], done.stderr
+    i18n.set_language(None)
+    assert os.environ[i18n.ENV] == "en" and i18n.language() == "en"
