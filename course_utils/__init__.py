@@ -27,6 +27,7 @@ One module per job, named the way a beginner would guess:
 * :mod:`course_utils.loaders`      – ``TensorLoader`` (fast batches from uint8 tensors), its
                                     torchrun shard, ``safe_num_workers``
 * :mod:`course_utils.layers`       – conv/pool output sizes, the conv-arithmetic explorer
+* :mod:`course_utils.conv_sizes`   – the conv/pool output-size formula (layers re-exports it)
 * :mod:`course_utils.predict`      – classify photos with a trained checkpoint
 * :mod:`course_utils.tb`           – launch/show TensorBoard, read event files back, plot them
 * :mod:`course_utils.viz`          – image grids and the transforms playground
