@@ -35,7 +35,7 @@ ENV = "COURSE_LANG"
 MODULES = ["tb.py", "_tb_server.py", "image_check.py", "layers.py", "viz.py", "predict.py",
            "data.py", "download.py", "engine.py", "checkpoints.py", "devices.py", "training.py",
            "recipes.py", "loaders.py", "files.py", "runs.py", "cli.py", "ants_bees.py",
-           "sources.py", "conv_sizes.py"]
+           "sources.py", "conv_sizes.py", "images.py", "pretrained.py"]
 #: the calls whose argument (at this position) is a message: sources.py's ``_say(verbose, message)``
 #: prints its message through ``tr``
 MARKERS = {"tr": 0, "N_": 0, "_say": 1}
@@ -55,8 +55,12 @@ def language() -> str:
 
 def env_language() -> str:
     """``COURSE_LANG``'s language (``zh``, ``zh_CN``, ``zh_CN.UTF-8``, … or ``en``; unset or
-    anything else means English)."""
-    value = os.environ.get(ENV, "").strip().lower()
+    anything else means English). The setting as the process found it: the value that
+    :func:`set_language` put there for the commands it starts does not count."""
+    value = os.environ.get(ENV, "")
+    if _ENV_BEFORE and _CHOSEN and value == _CHOSEN[-1]:
+        value = _ENV_BEFORE[-1] or ""
+    value = value.strip().lower()
     value = _ALIASES.get(value, value.split(".")[0])  # zh_CN.UTF-8
     value = _ALIASES.get(value, value)
     return value if value in LANGUAGES else "en"
@@ -67,17 +71,18 @@ def set_language(lang: str | None) -> str:
     and of the commands it starts (``COURSE_LANG`` is set for them: a notebook that runs
     ``python -m course_utils train`` gets its lines in the notebook's language); None goes
     back to following ``COURSE_LANG`` as it was before. Returns the language now in force."""
-    if lang is not None and not _ENV_BEFORE:
-        _ENV_BEFORE.append(os.environ.get(ENV))
+    ours = bool(_CHOSEN) and os.environ.get(ENV) == _CHOSEN[-1]  # still the value we set
+    if lang is not None and not ours:
+        _ENV_BEFORE[:] = [os.environ.get(ENV)]
     _CHOSEN.clear()
     if lang is not None:
         _CHOSEN.append(check_lang(lang))
         os.environ[ENV] = _CHOSEN[-1]
     elif _ENV_BEFORE:
         before = _ENV_BEFORE.pop()
-        if before is None:
+        if ours and before is None:
             os.environ.pop(ENV, None)
-        else:
+        elif ours:
             os.environ[ENV] = before
     return language()
 

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from course_utils import settings
+from course_utils.i18n import N_, tr
 
 __all__ = ["PHOTO_SUFFIXES", "DEMO_IMAGES", "photo_files", "open_rgb", "to_rgb", "demo_image",
            "check_pixel_count"]
@@ -30,21 +31,22 @@ def photo_files(folder: str | os.PathLike, verbose: bool = True) -> list[Path]:
     photo-less folder."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {folder} does not exist.")
+        raise FileNotFoundError(tr(f"image folder {folder} does not exist."))
     files = sorted(p for p in folder.iterdir() if p.is_file())
     photos = [p for p in files if p.suffix.lower() in PHOTO_SUFFIXES]
     skipped = [p.name for p in files if p not in photos]
     if skipped:
         if verbose:
-            print(f"[course_utils] {folder}: skipped {len(skipped)} non-photo file(s): "
-                  f"{', '.join(skipped)}")
+            names = ", ".join(skipped)
+            print("[course_utils] " + tr(f"{folder}: skipped {len(skipped)} non-photo "
+                                         f"file(s): {names}"))
     if not photos:
-        raise ValueError(f"{folder} holds no photos ({', '.join(PHOTO_SUFFIXES)}).")
+        raise ValueError(tr(f"{folder} holds no photos ({', '.join(PHOTO_SUFFIXES)})."))
     return photos
 
 
 def open_rgb(path: str | os.PathLike, *, size: tuple[int, int] | None = None,
-             kind: str = "these") -> Image.Image:
+             kind: str = N_("these")) -> Image.Image:
     """Open an image file as RGB, upright (EXIF rotation applied), any mode converted with
     :func:`to_rgb`; the first frame of an animation.
 
@@ -65,9 +67,9 @@ def open_rgb(path: str | os.PathLike, *, size: tuple[int, int] | None = None,
             with Image.open(path) as img:
                 check_pixel_count(img.size, path)
                 if size is not None and img.size != tuple(size):
-                    raise ValueError(
+                    raise ValueError(tr(
                         f"{path} is {img.size[0]}×{img.size[1]} pixels, but {kind} images are "
-                        f"{size[0]}×{size[1]}. Resize it or move it out of the data folder.")
+                        f"{size[0]}×{size[1]}. Resize it or move it out of the data folder."))
                 img.load()
                 return to_rgb(ImageOps.exif_transpose(img))
     except (FileNotFoundError, IsADirectoryError, PermissionError):
@@ -84,13 +86,14 @@ def open_rgb(path: str | os.PathLike, *, size: tuple[int, int] | None = None,
 
 def _unreadable(path, exc) -> str:
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"{path} is not a readable image ({detail}). Replace or delete the file."
+    return tr(f"{path} is not a readable image ({detail}). Replace or delete the file.")
 
 
 def _refused(path, exc) -> str:
-    return (f"{path} was refused for safety: its header declares more pixels than Pillow "
-            f"allows ({str(exc).split(',')[0]}; a 'decompression bomb' could fill the memory). "
-            "Use a smaller image; to trust this one, raise PIL.Image.MAX_IMAGE_PIXELS first.")
+    limit = str(exc).split(",")[0]
+    return tr(f"{path} was refused for safety: its header declares more pixels than Pillow "
+              f"allows ({limit}; a 'decompression bomb' could fill the memory). "
+              "Use a smaller image; to trust this one, raise PIL.Image.MAX_IMAGE_PIXELS first.")
 
 
 def check_pixel_count(size: tuple[int, int], source="image") -> None:
@@ -102,11 +105,11 @@ def check_pixel_count(size: tuple[int, int], source="image") -> None:
     limit = Image.MAX_IMAGE_PIXELS
     width, height = size
     if limit is not None and width * height > limit:
-        raise ValueError(
+        raise ValueError(tr(
             f"{source} was refused for safety: {width}×{height} = {width * height:,} pixels is "
             f"more than Pillow's limit of {limit:,} (a 'decompression bomb' could fill the "
             "memory). Use a smaller image; to trust this one, raise "
-            "PIL.Image.MAX_IMAGE_PIXELS first.")
+            "PIL.Image.MAX_IMAGE_PIXELS first."))
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -141,5 +144,5 @@ def demo_image(name: str = "dog") -> Path:
     path = DEMO_IMAGES / f"{name}.png"
     if not path.exists():
         choices = sorted(p.stem for p in DEMO_IMAGES.glob("*.png"))
-        raise FileNotFoundError(f"no demo photo {name!r}; choose one of {choices}.")
+        raise FileNotFoundError(tr(f"no demo photo {name!r}; choose one of {choices}."))
     return path

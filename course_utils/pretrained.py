@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from course_utils import download as dl
+from course_utils.i18n import N_, tr
 
 
 def pretrained_file(weights) -> Path:
@@ -36,19 +37,21 @@ def load_pretrained(builder, weights, *, download: bool = True, **kwargs) -> nn.
     size = weights.meta.get("_file_size")
     what = f"{weights} ({size:.0f} MB)" if size else str(weights)
     if not path.is_file():
-        advice = (f"Run this once online (the file is then kept at {path}), or copy "
-                  f"{path.name} there from a machine that has it. Without it, build the "
-                  "model with weights=None (same layers, random weights).")
+        advice = N_(f"Run this once online (the file is then kept at {path}), or copy "
+                    f"{path.name} there from a machine that has it. Without it, build the "
+                    "model with weights=None (same layers, random weights).")
         if not download:
-            raise dl.OfflineError(f"{what} is not downloaded yet and downloading is off. {advice}")
+            raise dl.OfflineError(tr(f"{what} is not downloaded yet and downloading is off. "
+                                     f"{advice}"))
         if not dl.host_reachable(weights.url):
             host = urllib.parse.urlsplit(weights.url).hostname
-            raise dl.OfflineError(f"{what} is not downloaded yet and {host} cannot be reached "
-                                  f"(offline?). {advice}")
-        print(f"[course_utils] downloading {what} to {path} (once) …")
+            raise dl.OfflineError(tr(f"{what} is not downloaded yet and {host} cannot be "
+                                     f"reached (offline?). {advice}"))
+        print("[course_utils] " + tr(f"downloading {what} to {path} (once) …"))
     try:
         return builder(weights=weights, **kwargs)
     except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad hash a RuntimeError
-        raise dl.OfflineError(
-            f"could not get {what}: {type(exc).__name__}: {str(exc).splitlines()[0]}. "
-            f"Delete {path} if it exists and try again online.") from None
+        first = str(exc).splitlines()[0]
+        raise dl.OfflineError(tr(
+            f"could not get {what}: {type(exc).__name__}: {first}. "
+            f"Delete {path} if it exists and try again online.")) from None
