@@ -25,7 +25,7 @@ import os
 import re
 from pathlib import Path
 
-from course_utils.exercises.i18n import LANGUAGES, _compile, check_lang, placeholders
+from course_utils.catalogues import LANGUAGES, check_lang, read_catalogue, render
 
 PACKAGE = Path(__file__).resolve().parent
 LOCALE_DIR = PACKAGE / "locale"
@@ -90,33 +90,14 @@ def set_language(lang: str | None) -> str:
 @functools.cache
 def catalog(lang: str) -> tuple[dict[str, str], list]:
     """(exact messages, templates with placeholders) of ``lang``'s messages.po."""
-    import polib
-
     folder = LANGUAGES.get(lang)
-    path = LOCALE_DIR / folder / "messages.po" if folder else None
-    if path is None or not path.exists():
-        return {}, []
-    exact, templates = {}, []
-    for entry in polib.pofile(str(path)).translated_entries():
-        if placeholders(entry.msgid):
-            templates.append(_compile(entry.msgid, entry.msgstr))
-        else:
-            exact[entry.msgid.replace("{{", "{").replace("}}", "}")] = \
-                entry.msgstr.replace("{{", "{").replace("}}", "}")
-    templates.sort(key=lambda t: -t.weight)
-    return exact, templates
+    return read_catalogue(LOCALE_DIR / folder / "messages.po") if folder else ({}, [])
 
 
 def _say(lang: str, message: str, part: bool) -> str:
-    exact, templates = catalog(lang)
-    if message in exact:
-        return exact[message]
-    for template in templates:
-        found = template.pattern.fullmatch(message)
-        if found:
-            values = {text: _say(lang, found.group(name), True)
-                      for text, name in template.names.items()}
-            return "".join(values.get(text, text) for _, text in template.translation)
+    found = render(message, *catalog(lang), lambda value: _say(lang, value, True))
+    if found is not None:
+        return found
     if not part and not _CJK.search(message):
         MISSED.append(message)
     return message
