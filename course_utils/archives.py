@@ -23,6 +23,7 @@ import zipfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from course_utils import files
+from course_utils.i18n import N_, tr
 
 
 class ChecksumError(RuntimeError):
@@ -41,7 +42,7 @@ class UnsafeArchiveError(ValueError):
 
 
 #: How to get past a full disk in the course cache.
-CACHE_FIX = "set COURSE_CACHE_DIR to a folder on another disk"
+CACHE_FIX = N_("set COURSE_CACHE_DIR to a folder on another disk")
 
 
 #: The file :func:`unpack_folder` writes into every folder it unpacks: ``{relative path: size}``.
@@ -132,13 +133,14 @@ def _unpack_checked(archive: Path, name: str, tmp: Path, tree: str | None,
         if isinstance(exc, (FileNotFoundError, PermissionError, UnsafeArchiveError)) \
                 or files.write_failure(exc, tmp) is not None:
             raise
-        _reject(archive, f"is damaged or cut short ({exc})", downloaded)
+        _reject(archive, N_(f"is damaged or cut short ({exc})"), downloaded)
     unpacked = tmp / name
     if tree is not None and (not unpacked.is_dir() or tree_sha256(unpacked) != tree):
-        _reject(archive, f"does not hold the expected {name}/ (tree sha256 {tree})", downloaded)
+        _reject(archive, N_(f"does not hold the expected {name}/ (tree sha256 {tree})"),
+                downloaded)
     if not unpacked.is_dir():
-        raise ValueError(f"{archive} holds no folder {name}/ at its top; it was left as it "
-                         f"is. Pack the folder itself (its name first in every path).")
+        raise ValueError(tr(f"{archive} holds no folder {name}/ at its top; it was left as "
+                            f"it is. Pack the folder itself (its name first in every path)."))
     (unpacked / MANIFEST).write_text(json.dumps(_sizes(unpacked)), encoding="utf-8")
     return unpacked
 
@@ -147,10 +149,10 @@ def _reject(archive: Path, what: str, downloaded: bool) -> None:
     """Raise for an archive that cannot be used; only the course's own download is deleted."""
     if downloaded:
         archive.unlink(missing_ok=True)
-        raise ChecksumError(f"{archive} {what}; the download was deleted and nothing was "
-                            "kept. Run again to download it anew.") from None
-    raise DamagedInputError(f"{archive} {what}; it was left as it is. Copy it again (the "
-                            "whole file) and run again.") from None
+        raise ChecksumError(tr(f"{archive} {what}; the download was deleted and nothing was "
+                               "kept. Run again to download it anew.")) from None
+    raise DamagedInputError(tr(f"{archive} {what}; it was left as it is. Copy it again (the "
+                               "whole file) and run again.")) from None
 
 
 def _move_into_place(unpacked: Path, target: Path) -> Path:
@@ -195,20 +197,20 @@ def _refusal(name: str, kind: str, size: int) -> str | None:
     """Why an archive member must not be unpacked, in words; None when it is safe."""
     path = PurePosixPath(name.replace("\\", "/"))
     if kind not in ("file", "folder"):
-        return f"it is a {kind}"
+        return N_(f"it is a {kind}")
     if path.is_absolute() or PureWindowsPath(name).drive:
-        return "its path is absolute"
+        return N_("its path is absolute")
     if ".." in path.parts:
-        return "its path climbs out of the folder (..)"
+        return N_("its path climbs out of the folder (..)")
     if size > MAX_MEMBER_BYTES:
-        return f"it is {size:,} bytes, more than the {MAX_MEMBER_BYTES:,} allowed"
+        return N_(f"it is {size:,} bytes, more than the {MAX_MEMBER_BYTES:,} allowed")
     return None
 
 
 def _unsafe(archive: Path, member: str, why: str) -> UnsafeArchiveError:
-    return UnsafeArchiveError(f"{archive}: refused to unpack its member {member!r} ({why}); "
-                              "nothing was unpacked and the archive was left where it is. Use "
-                              "a copy from the course's own source.")
+    return UnsafeArchiveError(tr(f"{archive}: refused to unpack its member {member!r} ({why}); "
+                                 "nothing was unpacked and the archive was left where it is. "
+                                 "Use a copy from the course's own source."))
 
 
 def _tar_kind(member: tarfile.TarInfo) -> str:
@@ -216,13 +218,13 @@ def _tar_kind(member: tarfile.TarInfo) -> str:
         return "file"
     if member.isdir():
         return "folder"
-    return "link" if member.issym() or member.islnk() else "device or pipe"
+    return N_("link") if member.issym() or member.islnk() else N_("device or pipe")
 
 
 def _zip_kind(info: zipfile.ZipInfo) -> str:
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
-        return "link"
+        return N_("link")
     if info.is_dir():
         return "folder"
-    return "file" if stat.S_IFMT(mode) in (0, stat.S_IFREG) else "device or pipe"
+    return "file" if stat.S_IFMT(mode) in (0, stat.S_IFREG) else N_("device or pipe")
