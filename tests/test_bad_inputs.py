@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from _helpers import jpg_copy
 from PIL import Image
 from torch import nn
 
@@ -386,20 +387,9 @@ def _snapshot(folder: Path) -> dict:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _jpg_folder(dest: Path) -> Path:
-    """``dest/cifar10-jpg/{train,test}/<class>/`` with two photos a class from the sample."""
-    for split in ("train", "test"):
-        for name in data.CIFAR10_CLASSES:
-            target = dest / "cifar10-jpg" / split / name
-            target.mkdir(parents=True)
-            for src in sorted((data.CIFAR10_SAMPLE / split / name).glob("*.jpg"))[:2]:
-                shutil.copy2(src, target / src.name)
-    return dest
-
-
 def _jpg_archive(dest: Path, *extra: tuple[tarfile.TarInfo, bytes]) -> Path:
     """``dest/cifar10-jpg.tar.gz`` of a small image-folder copy, plus ``extra`` members."""
-    src = _jpg_folder(dest.parent / f"{dest.name}-src")
+    src = jpg_copy(dest.parent / f"{dest.name}-src", 2)
     dest.mkdir()
     with tarfile.open(dest / "cifar10-jpg.tar.gz", "w:gz") as tar:
         tar.add(src / "cifar10-jpg", arcname="cifar10-jpg")
@@ -505,7 +495,7 @@ def test_a_hostile_zip_is_refused_even_when_the_course_downloaded_it(tmp_path, m
 @pytest.mark.parametrize("how", ["--data-dir", "COURSE_DATA_DIR"])
 def test_a_damaged_photo_in_the_learners_image_folder_is_named_and_left_alone(
         tmp_path, monkeypatch, cache_dir, run_cli, how):
-    mine = _jpg_folder(tmp_path / "mine")
+    mine = jpg_copy(tmp_path / "mine", 2)
     victim = sorted((mine / "cifar10-jpg" / "train" / "dog").iterdir())[1]
     victim.write_bytes(victim.read_bytes()[:100])  # a copy that stopped half-way
     before = _snapshot(mine)

@@ -11,6 +11,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from _helpers import jpg_copy
 from PIL import Image, ImageFile
 
 from course_utils import data, images, predict
@@ -112,25 +113,15 @@ def test_cli_predict_reports_each_refused_file_and_goes_on(bombs, run_cli):
     assert out.startswith(f"{dog}: dog ")
 
 
-def _cifar_copy(root: Path) -> Path:
-    for split in ("train", "test"):
-        for name in data.CIFAR10_CLASSES:
-            target = root / "cifar10-jpg" / split / name
-            target.mkdir(parents=True)
-            for src in sorted((data.CIFAR10_SAMPLE / split / name).glob("*.jpg"))[:2]:
-                shutil.copy(src, target)
-    return root
-
-
 def test_a_refused_file_in_an_image_folder_data_set(tmp_path, cache_dir, never_decoded):
-    root = _cifar_copy(tmp_path / "full")
+    root = jpg_copy(tmp_path / "full", 2)
     bomb = _png_declaring(root / "cifar10-jpg" / "test" / "cat" / "zz_bomb.png", 20000, 20000)
     with pytest.raises(ValueError, match=f"{bomb}.*refused for safety"):
         data.CIFAR10Folder(root / "cifar10-jpg" / "test")
 
 
 def test_cli_train_ends_with_one_line_and_exit_2(tmp_path, offline, run_cli):
-    root = _cifar_copy(tmp_path / "full")
+    root = jpg_copy(tmp_path / "full", 2)
     bomb = _png_declaring(root / "cifar10-jpg" / "train" / "dog" / "zz_bomb.png", 20000, 20000)
     code, out, err = run_cli("train", "--recipe", "original", "--epochs", "1", "--device",
                              "cpu", "--data-dir", root, "--logdir", tmp_path / "runs",
