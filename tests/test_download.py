@@ -8,6 +8,7 @@ import socket
 import tarfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -83,12 +84,19 @@ def test_tree_checksum_detects_a_changed_file(tmp_path):
     assert dl.tree_sha256(tmp_path) != first
 
 
-def test_unpack_folder_moves_into_place_only_when_complete(tmp_path):
-    src = tmp_path / "src" / "thing"
+def _tar_of_folder(tmp_path, name: str, file: str) -> Path:
+    """``tmp_path/src/<name>/<file>`` (its text: the file's stem) packed as
+    ``tmp_path/thing.tar.gz`` with ``name/`` at its top; returns the source folder."""
+    src = tmp_path / "src" / name
     src.mkdir(parents=True)
-    (src / "x.txt").write_text("x")
+    (src / file).write_text(Path(file).stem)
     with tarfile.open(tmp_path / "thing.tar.gz", "w:gz") as tar:
-        tar.add(src, arcname="thing")
+        tar.add(src, arcname=name)
+    return src
+
+
+def test_unpack_folder_moves_into_place_only_when_complete(tmp_path):
+    src = _tar_of_folder(tmp_path, "thing", "x.txt")
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(ValueError, match="no folder other/"):
@@ -123,11 +131,7 @@ def test_a_full_or_read_only_cache_is_one_line_not_offline(local_server, tmp_pat
 
 
 def test_an_archive_without_the_folder_is_left_as_it_is(tmp_path):
-    src = tmp_path / "src" / "other"
-    src.mkdir(parents=True)
-    (src / "a.txt").write_text("a")
-    with tarfile.open(tmp_path / "thing.tar.gz", "w:gz") as tar:
-        tar.add(src, arcname="other")
+    _tar_of_folder(tmp_path, "other", "a.txt")
     before = (tmp_path / "thing.tar.gz").read_bytes()
     with pytest.raises(ValueError) as info:
         dl.unpack_folder(tmp_path / "thing.tar.gz", "thing", tmp_path / "out")
