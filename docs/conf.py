@@ -50,6 +50,11 @@ smartquotes = False  # keep quotes as typed: titles and code names stay searchab
 suppress_warnings = ["myst.xref_missing", "myst.header"]  # README links to .py files / folders
 
 # ------------------------------------------------------------------- notebook execution
+# Sphinx reads this file inside docs/, and the notebooks run in notebooks/: a relative
+# COURSE_DATA_DIR means the folder as seen from the repository root, where the build runs.
+if (_named := os.environ.get("COURSE_DATA_DIR", "").strip()) and \
+        not Path(_named).expanduser().is_absolute():
+    os.environ["COURSE_DATA_DIR"] = str(ROOT / _named)
 DATA = data_dir()  # COURSE_DATA_DIR (validated), or None
 # fast: CI's quick check (never published); full: a learner's run on the full CIFAR-10 (what
 # .github/workflows/site.yml publishes); sample: a learner's run offline, on the bundled sample
