@@ -33,19 +33,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".cache" / "mutation"
 
-#: module -> (files to mutate, the unit tests that check it)
+#: module -> (files to mutate, the unit tests that check it); a module split in two is mutated
+#: with its other half (its tests call both)
 MODULES = {
     "engine": (["course_utils/engine.py"], ["tests/test_engine.py"]),
     "loaders": (["course_utils/loaders.py"], ["tests/test_loaders.py"]),
     "checkpoints": (["course_utils/checkpoints.py"], ["tests/test_checkpoints.py"]),
-    "data": (["course_utils/data.py"], ["tests/test_data.py"]),
-    "layers": (["course_utils/layers.py"], ["tests/test_layers.py"]),
-    "recipes": (["course_utils/recipes.py"], ["tests/test_recipes.py"]),
+    "data": (["course_utils/data.py", "course_utils/sources.py", "course_utils/ants_bees.py"],
+             ["tests/test_data.py", "tests/test_caches.py"]),
+    "layers": (["course_utils/layers.py", "course_utils/conv_sizes.py"], ["tests/test_layers.py"]),
+    "recipes": (["course_utils/recipes.py", "course_utils/training.py"],
+                ["tests/test_recipes.py"]),
     "cli": (["course_utils/cli.py"], ["tests/test_cli.py"]),
+    "caches": (["course_utils/caches.py"], ["tests/test_caches.py"]),
+    "files": (["course_utils/files.py"], ["tests/test_reliability.py", "tests/test_download.py"]),
+    "interrupts": (["course_utils/interrupts.py"], ["tests/test_interrupts.py"]),
+    "__main__": (["course_utils/__main__.py"], ["tests/test_interrupts.py"]),
+    "runs": (["course_utils/runs.py"], ["tests/test_checkpoints.py"]),
+    # the archive checks (hostile members, the learner's damaged archive) live in test_bad_inputs
+    "download": (["course_utils/download.py", "course_utils/archives.py"],
+                 ["tests/test_download.py", "tests/test_caches.py", "tests/test_bad_inputs.py"]),
 }
 #: what the tests read besides the package (REPO_ROOT is the work folder's mutants/)
 COPIED = ["data", "README.md"]
-TEST_SUPPORT = ["tests/conftest.py", "tests/__init__.py"]
+TEST_SUPPORT = ["tests/conftest.py", "tests/__init__.py", "tests/_helpers.py",
+                "tests/_course_env.py"]
 
 
 def _toml_list(items) -> str:
