@@ -11,7 +11,7 @@ from pathlib import Path
 from course_utils import download as dl
 from course_utils import settings
 from course_utils.i18n import N_
-from course_utils.sources import _data_folder, _say
+from course_utils.sources import _data_folder, _root_folder, _say
 
 HYMENOPTERA_SAMPLE = settings.BUNDLED_DATA / "hymenoptera_sample"
 HYMENOPTERA_URL = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
@@ -25,21 +25,31 @@ def hymenoptera(root: str | os.PathLike | None = None, download: bool = True,
 
     Order: ``root/hymenoptera_data`` → ``data_dir/hymenoptera_data`` (None: ``COURSE_DATA_DIR``)
     → the PyTorch tutorial download (checked file by file against the known set) → the bundled
-    sample.
+    sample. ``root`` defaults to the course cache, where a damaged copy is removed and made
+    again; a ``root`` of the learner's is only read and added to (a damaged folder or archive
+    there raises :class:`course_utils.download.DamagedInputError` and is left as it is).
     """
-    root = Path(root) if root is not None else settings.cache_dir()
+    root, mine = _root_folder(root)
     base = _data_folder(data_dir)
-    mine = base is not None and base.resolve() == root.resolve()  # the learner's folder
-    found = (None if mine else _hymenoptera_cached(root)) or _hymenoptera_own(base)
+    mine = mine or (base is not None and base.resolve() == root.resolve())  # the learner's
+    found = (_hymenoptera_own(root) if mine else _hymenoptera_cached(root)) \
+        or _hymenoptera_own(base)
     if found is not None:
         _say(verbose, f"ants/bees: {found}")
         return found
+    if mine and (half := root / "hymenoptera_data").exists():  # no train/: half a copy
+        raise dl.DamagedInputError(f"{half} has no train/ folder; it was left as it is. Copy "
+                                   "the folder again (all of it) and run again.")
     why = "COURSE_OFFLINE=1" if settings.offline() else "download=False"
     for attempt in (1, 2) if download and not settings.offline() else ():
         try:
-            archive = dl.download(HYMENOPTERA_URL, root / "hymenoptera_data.zip")
+            archive = root / "hymenoptera_data.zip"
+            # an archive already in the learner's folder is theirs: checked, never deleted
+            fresh = not (mine and archive.is_file())
+            if fresh:
+                archive = dl.download(HYMENOPTERA_URL, archive)
             folder = dl.unpack_folder(archive, "hymenoptera_data", root, HYMENOPTERA_TREE_SHA256,
-                                      downloaded=True)
+                                      downloaded=fresh)
             _say(verbose, f"ants/bees: downloaded to {folder}")
             return folder
         except dl.ChecksumError as exc:  # a damaged archive was deleted: download it again

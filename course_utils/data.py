@@ -2,7 +2,9 @@
 
 ``cifar10()`` looks for CIFAR-10 in this order and prints one line saying which it used:
 
-1. the official ``cifar-10-batches-py`` folder under ``root`` (default: the course cache);
+1. the official ``cifar-10-batches-py`` folder under ``root`` (default: the course cache;
+   a ``root`` of the learner's is only read: a damaged copy there raises
+   :class:`course_utils.download.DamagedInputError` and is left as it is);
 2. torchvision's official download (bounded in time, md5-checked) when online;
 3. an image-folder copy ``cifar10-jpg/{train,test}/<class>/*.jpg`` under ``COURSE_DATA_DIR``
    (or the archive ``cifar10-jpg.tar.gz`` there, unpacked once into the cache);
@@ -40,7 +42,7 @@ from course_utils.ants_bees import (  # noqa: F401  (the ants/bees source, impor
 )
 from course_utils.i18n import N_, tr
 from course_utils.images import PHOTO_SUFFIXES, demo_image, open_rgb, photo_files, to_rgb
-from course_utils.sources import _data_folder, _say
+from course_utils.sources import _data_folder, _root_folder, _say
 
 __all__ = [
     "cifar10", "CIFAR10Folder", "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD",
@@ -88,17 +90,23 @@ def cifar10(
         >>> ds.classes[label]
     """
     split = N_("train") if train else N_("test")
-    root = Path(root) if root is not None else settings.cache_dir()
+    root, mine = _root_folder(root)
     tv = torchvision.datasets.CIFAR10
     kwargs = dict(transform=transform, target_transform=target_transform)
-    if (root / tv.base_folder).is_dir():
+    official = root / tv.base_folder
+    if official.is_dir():
         try:
             ds = tv(str(root), train=train, download=False, **kwargs)
         except RuntimeError:  # torchvision: "Dataset not found or corrupted"
+            if mine:  # the learner's folder: reported, never removed
+                raise dl.DamagedInputError(
+                    f"{official} is damaged or incomplete (a file is missing or fails its md5); "
+                    "it was left as it is. Copy it again (all of it) or move it away, then run "
+                    "again.") from None
             print("[course_utils] " + tr(f"{root / tv.base_folder} is damaged or incomplete "
                                          "(a file fails its md5); it was removed and is made "
                                          "again."))
-            dl.discard(root / tv.base_folder)
+            dl.discard(official)
         else:
             ds.source = "official"
             _say(verbose, f"CIFAR-10 {split}: official files in {root / tv.base_folder} "
@@ -107,8 +115,11 @@ def cifar10(
     why = "COURSE_OFFLINE=1" if settings.offline() else "download=False"
     if download and not settings.offline():
         try:
-            archive = dl.download(tv.url, root / tv.filename, md5=tv.tgz_md5)
-            dl.unpack_folder(archive, tv.base_folder, root, downloaded=True)
+            archive = _learners_archive(root / tv.filename, tv.tgz_md5) if mine else None
+            fresh = archive is None  # the course downloads it, and owns that file
+            if fresh:
+                archive = dl.download(tv.url, root / tv.filename, md5=tv.tgz_md5)
+            dl.unpack_folder(archive, tv.base_folder, root, downloaded=fresh)
             ds = tv(str(root), train=train, download=False, **kwargs)
             ds.source = "download"
             _say(verbose, f"CIFAR-10 {split}: downloaded to {root} ({len(ds):,} images)")
@@ -125,6 +136,19 @@ def cifar10(
     ds.source = "sample"
     _say(verbose, f"CIFAR-10 {split}: bundled sample, {len(ds):,} images [{why}]. {_FULL_SET_HINT}")
     return ds
+
+
+def _learners_archive(archive: Path, md5: str) -> Path | None:
+    """The official archive already in the learner's ``root`` (None when there is none),
+    checked; a damaged one raises :class:`course_utils.download.DamagedInputError` and is left
+    as it is (:func:`course_utils.download.download` would replace it)."""
+    if not archive.is_file():
+        return None
+    if (got := dl.file_digest(archive)) != md5:
+        raise dl.DamagedInputError(f"{archive} is damaged or incomplete (md5 {got}, expected "
+                                   f"{md5}); it was left as it is. Copy it again (the whole "
+                                   "file) or move it away, then run again.")
+    return archive
 
 
 def _cifar10_image_folder(base: Path | None) -> Path | None:

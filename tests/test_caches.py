@@ -14,6 +14,7 @@ import sys
 import tarfile
 import textwrap
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,6 +58,28 @@ def test_caches_read_array_refuses_another_shape(tmp_path, capsys):
     assert capsys.readouterr().out == ""  # a missing cache is no news
 
 
+class _Planted:
+    """Unpickling it writes ``path``: what a planted cache file could make a reader do."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_caches_read_array_never_unpickles(tmp_path, capsys):
+    """A cache file is only data: an object array in it is refused before it is unpickled."""
+    planted = tmp_path / "unpickled"
+    arr = np.empty((2, 3), dtype=object)
+    arr[:] = _Planted(planted)
+    with open(tmp_path / "x.npy", "wb") as f:
+        np.lib.format.write_array(f, arr, allow_pickle=True)
+    assert caches.read_array(tmp_path / "x.npy", (2, 3), dtype=object) is None
+    assert not planted.exists()
+    _one_line(capsys.readouterr().out, "x.npy", "rebuilding")
+
+
 @pytest.mark.parametrize("damage", ["cut short", "missing"])
 def test_a_damaged_unpacked_archive_is_unpacked_again(tmp_path, cache_dir, monkeypatch, capsys,
                                                       damage):
@@ -80,12 +103,12 @@ def test_a_damaged_unpacked_archive_is_unpacked_again(tmp_path, cache_dir, monke
     assert not [p for p in cache_dir.iterdir() if p.name.startswith(".cifar10-jpg")]
 
 
-def test_damaged_official_files_are_set_aside(tmp_path, offline, capsys):
-    root = tmp_path / "root"
-    folder = root / "cifar-10-batches-py"
+def test_damaged_official_files_are_set_aside(cache_dir, offline, capsys):
+    """In the course's own cache (a root= of the learner's is only read: test_data)."""
+    folder = cache_dir / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     (folder / "test_batch").write_bytes(b"half a file")
-    ds = data.cifar10(train=False, root=root)
+    ds = data.cifar10(train=False)
     _one_line(capsys.readouterr().out, str(folder), "made again")
     assert ds.source == "sample" and len(ds) == 200 and not folder.exists()
 
@@ -121,10 +144,10 @@ def test_a_cut_archive_without_checksum_is_fetched_again(tmp_path, local_server,
             zf.write(p, p.relative_to(good.parent).as_posix())
     monkeypatch.setattr(ants_bees, "HYMENOPTERA_URL", f"{base}/hymenoptera_data.zip")
     monkeypatch.setattr(ants_bees, "HYMENOPTERA_TREE_SHA256", dl.tree_sha256(good))
-    root = tmp_path / "root"
+    root = cache_dir  # the course's own cache (a root= of the learner's is only read)
     root.mkdir()
     (root / "hymenoptera_data.zip").write_bytes((www / "hymenoptera_data.zip").read_bytes()[:300])
-    folder = data.hymenoptera(root=root)
+    folder = data.hymenoptera()
     out = capsys.readouterr().out
     assert "damaged or cut short" in out and out.count("hymenoptera_data.zip is damaged") == 1
     assert folder == root / "hymenoptera_data"
@@ -133,7 +156,7 @@ def test_a_cut_archive_without_checksum_is_fetched_again(tmp_path, local_server,
     victim = next((folder / "train" / "ants").iterdir())
     victim.write_bytes(b"")
     capsys.readouterr()
-    assert data.hymenoptera(root=root) == folder
+    assert data.hymenoptera() == folder
     assert "cut short or changed" in capsys.readouterr().out
     assert dl.tree_sha256(folder) == dl.tree_sha256(good)
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
+import shutil
 import tarfile
 import time
 import zipfile
@@ -358,17 +360,17 @@ def test_to_rgb_makes_transparency_white_and_scales_16_bit(tmp_path):
 
 
 # ------------------------------------------------------------------ damaged copies, no download
-def test_damaged_official_files_are_removed_and_replaced(tmp_path, monkeypatch, cache_dir,
-                                                         capsys):
+def test_damaged_official_files_are_removed_and_replaced(monkeypatch, cache_dir, capsys):
+    """In the course's own cache; a root= of the learner's is only read (below)."""
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
-    md5 = _official_copy(tmp_path)
+    md5 = _official_copy(cache_dir)
     _patch_md5s(monkeypatch, {**md5, "test_batch": "0" * 32})  # one file fails its md5
-    ds = data.cifar10(train=False, root=tmp_path)
+    ds = data.cifar10(train=False)
     assert ds.source == "sample"
     lines = capsys.readouterr().out.splitlines()
-    _said(lines[0] + "\n", str(tmp_path / TV.base_folder), "damaged", "md5", "removed")
-    assert len(lines) == 2 and not (tmp_path / TV.base_folder).exists()
+    _said(lines[0] + "\n", str(cache_dir / TV.base_folder), "damaged", "md5", "removed")
+    assert len(lines) == 2 and not (cache_dir / TV.base_folder).exists()
 
 
 def test_download_false_never_tries_the_network(monkeypatch, cache_dir, capsys):
@@ -466,3 +468,114 @@ def test_a_download_that_fails_its_md5_is_not_used(tmp_path, monkeypatch, local_
     assert not (root / TV.base_folder).exists()
     assert capsys.readouterr().out.startswith(
         "[course_utils] CIFAR-10 test: bundled sample, 200 images [no download (")
+
+
+# ------------------------------------------------------- a root= of the learner's is only read
+def _snapshot(folder: Path) -> dict:
+    """Every file below ``folder``: the sha256 of its bytes and its modification time."""
+    return {p.relative_to(folder).as_posix():
+            (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _left_alone(error: Exception, path: Path, *words: str) -> None:
+    """The error names ``path``, says it was left as it is and how to fix it (copy it again)."""
+    text = str(error)
+    assert "\n" not in text and str(path) in text, text
+    for word in ("left as it is", "copy", "again", *words):
+        assert word in text.lower(), (word, text)
+
+
+@pytest.mark.parametrize("damage", ["a file cut short", "a file missing"])
+def test_a_damaged_official_folder_in_the_learners_root_is_reported_and_left_alone(
+        tmp_path, monkeypatch, cache_dir, damage):
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)  # online: nothing may replace it either
+    monkeypatch.setattr(TV, "url", "http://127.0.0.1:9/never-asked.tar.gz")
+    mine = tmp_path / "mine"
+    _patch_md5s(monkeypatch, _official_copy(mine))
+    victim = mine / TV.base_folder / "test_batch"
+    if damage == "a file missing":
+        victim.unlink()
+    else:
+        victim.write_bytes(victim.read_bytes()[:1000])
+    before = _snapshot(mine)
+    with pytest.raises(download.DamagedInputError) as info:
+        data.cifar10(train=False, root=mine, verbose=False)
+    _left_alone(info.value, mine / TV.base_folder, "damaged", "md5")
+    assert _snapshot(mine) == before and sorted(p.name for p in mine.iterdir()) == [TV.base_folder]
+    # the same damage in the course's own cache (no root=) is removed and made again
+    shutil.copytree(mine / TV.base_folder, cache_dir / TV.base_folder)
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    assert data.cifar10(train=False, verbose=False).source == "sample"
+    assert not (cache_dir / TV.base_folder).exists()
+    # a root= that IS the course cache is the course's own too
+    shutil.copytree(mine / TV.base_folder, cache_dir / TV.base_folder)
+    assert data.cifar10(train=False, root=cache_dir, verbose=False).source == "sample"
+    assert not (cache_dir / TV.base_folder).exists()
+
+
+def test_a_damaged_archive_in_the_learners_root_is_not_downloaded_over(
+        tmp_path, monkeypatch, local_server, cache_dir):
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    www, base = local_server
+    staging = tmp_path / "staging"
+    _patch_md5s(monkeypatch, _official_copy(staging))
+    with tarfile.open(www / TV.filename, "w:gz") as tar:
+        tar.add(staging / TV.base_folder, arcname=TV.base_folder)
+    whole = (www / TV.filename).read_bytes()
+    monkeypatch.setattr(TV, "url", f"{base}/{TV.filename}")
+    monkeypatch.setattr(TV, "tgz_md5", hashlib.md5(whole).hexdigest())
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / TV.filename).write_bytes(whole[: len(whole) // 2])  # the learner's half copy
+    before = _snapshot(mine)
+    with pytest.raises(download.DamagedInputError) as info:
+        data.cifar10(train=False, root=mine, verbose=False)
+    _left_alone(info.value, mine / TV.filename, "damaged", "md5", TV.tgz_md5)
+    assert _snapshot(mine) == before and sorted(p.name for p in mine.iterdir()) == [TV.filename]
+    # a whole copy of the learner's is used as it is: unpacked beside it, never downloaded
+    (mine / TV.filename).write_bytes(whole)
+    (www / TV.filename).unlink()
+    kept = _snapshot(mine)
+    ds = data.cifar10(train=False, root=mine, verbose=False)
+    assert ds.source == "download" and len(ds) == 200
+    assert {k: v for k, v in _snapshot(mine).items() if k in kept} == kept
+
+
+def test_a_damaged_ants_and_bees_copy_in_the_learners_root_is_reported_and_left_alone(
+        tmp_path, monkeypatch, local_server, cache_dir):
+    www, base = local_server
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.setattr(ants_bees, "HYMENOPTERA_URL", f"{base}/hymenoptera_data.zip")
+    monkeypatch.setattr(ants_bees, "HYMENOPTERA_TREE_SHA256", _ants_zip(www, tmp_path, False))
+    mine = tmp_path / "mine"
+    folder = mine / "hymenoptera_data"
+    shutil.copytree(data.HYMENOPTERA_SAMPLE, folder)
+    sizes = {p.relative_to(folder).as_posix(): p.stat().st_size
+             for p in folder.rglob("*") if p.is_file()}
+    (folder / download.MANIFEST).write_text(json.dumps(sizes), encoding="utf-8")
+    photo = sorted((folder / "train" / "bees").glob("*.jpg"))[0]
+    photo.write_bytes(photo.read_bytes()[:100])
+    before = _snapshot(mine)
+    with pytest.raises(download.DamagedInputError) as info:
+        data.hymenoptera(root=mine, verbose=False)
+    _left_alone(info.value, folder, "damaged", "cut short")
+    assert _snapshot(mine) == before
+    # half a copy (no train/) is not unpacked over
+    shutil.rmtree(folder / "train")
+    before = _snapshot(mine)
+    with pytest.raises(download.DamagedInputError) as info:
+        data.hymenoptera(root=mine, verbose=False)
+    _left_alone(info.value, folder, "train/")
+    assert _snapshot(mine) == before
+    # an archive of the learner's that is cut short is reported, not deleted and fetched again
+    shutil.rmtree(folder)
+    (mine / "hymenoptera_data.zip").write_bytes((www / "hymenoptera_data.zip").read_bytes()[:300])
+    before = _snapshot(mine)
+    with pytest.raises(download.DamagedInputError) as info:
+        data.hymenoptera(root=mine, verbose=False)
+    _left_alone(info.value, mine / "hymenoptera_data.zip", "cut short")
+    assert _snapshot(mine) == before and sorted(p.name for p in mine.iterdir()) == [
+        "hymenoptera_data.zip"]
