@@ -62,6 +62,26 @@ def test_caches_read_array_refuses_another_shape(tmp_path, capsys):
     assert capsys.readouterr().out == ""  # a missing cache is no news
 
 
+def test_caches_read_array_says_why_in_one_line(tmp_path, monkeypatch, capsys):
+    path = caches.write_array(tmp_path / "x.npy", np.zeros((2, 3), np.uint8))
+    for error, why in ((ValueError("disk said no\nsecond line"), "ValueError: disk said no"),
+                       (OSError(), "OSError: unreadable")):  # an error without words
+        def fail(*args, error=error, **kwargs):
+            raise error
+
+        monkeypatch.setattr(np.lib.format, "read_array", fail)
+        assert caches.read_array(path, (2, 3)) is None
+        out = capsys.readouterr().out
+        _one_line(out, "x.npy", why, "rebuilding")
+        assert "second line" not in out
+
+
+def test_caches_write_array_never_writes_a_pickle(tmp_path):
+    with pytest.raises(ValueError):
+        caches.write_array(tmp_path / "o.npy", np.array([{"a": 1}], dtype=object))
+    assert not (tmp_path / "o.npy").exists()
+
+
 class _Planted:
     """Unpickling it writes ``path``: what a planted cache file could make a reader do."""
 
