@@ -5,6 +5,7 @@ cache at once end with one good copy."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -20,7 +21,7 @@ import numpy as np
 import pytest
 from _helpers import jpg_copy
 
-from course_utils import ants_bees, caches, data
+from course_utils import ants_bees, caches, data, files
 from course_utils import cifar_batches as cb
 from course_utils import download as dl
 from course_utils.settings import REPO_ROOT
@@ -80,6 +81,18 @@ def test_caches_write_array_never_writes_a_pickle(tmp_path):
     with pytest.raises(ValueError):
         caches.write_array(tmp_path / "o.npy", np.array([{"a": 1}], dtype=object))
     assert not (tmp_path / "o.npy").exists()
+
+
+def test_a_full_disk_while_caching_names_the_cache_folder_and_the_fix(tmp_path, monkeypatch):
+    def full(f, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np.lib.format, "write_array", full)
+    with pytest.raises(files.WriteError) as info:
+        caches.write_array(tmp_path / "x.npy", np.zeros((2, 3), np.uint8))
+    text = str(info.value)
+    assert str(tmp_path) in text and "no space left" in text and "COURSE_CACHE_DIR" in text
+    assert list(tmp_path.iterdir()) == []  # no temporary left
 
 
 class _Planted:
