@@ -16,7 +16,8 @@ from course_utils import download as dl
 from course_utils import files
 
 
-def test_download_verifies_md5(local_server, tmp_path):
+def test_download_verifies_md5(local_server, tmp_path, monkeypatch):
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)  # (the mutation runs set it)
     www, base = local_server
     (www / "f.bin").write_bytes(b"x" * 100_000)
     good = hashlib.md5(b"x" * 100_000).hexdigest()
@@ -36,14 +37,16 @@ def test_offline_switch_never_connects(monkeypatch, tmp_path):
     assert calls == []
 
 
-def test_unreachable_host_fails_fast(tmp_path):
+def test_unreachable_host_fails_fast(tmp_path, monkeypatch):
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)  # (the mutation runs set it)
     t0 = time.perf_counter()
     with pytest.raises(dl.OfflineError, match="cannot reach"):
         dl.download("https://www.cs.toronto.edu/~kriz/x.tar.gz", tmp_path / "x")
     assert time.perf_counter() - t0 < 15
 
 
-def test_server_that_never_answers_times_out(tmp_path):
+def test_server_that_never_answers_times_out(tmp_path, monkeypatch):
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)  # (the mutation runs set it)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -112,6 +115,7 @@ def test_a_full_or_read_only_cache_is_one_line_not_offline(local_server, tmp_pat
                                                            where):
     """A full disk is not "no network": it is reported as such, naming the folder; no
     partial file is left."""
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)  # (the mutation runs set it)
     www, base = local_server
     (www / "f.bin").write_bytes(b"x" * 1000)  # small: sent whole before the client fails
 
