@@ -368,3 +368,33 @@ def test_a_process_killed_while_saving_leaves_the_old_checkpoint(tmp_path):
     assert (path, state["epoch"]) == (last, 1)
     assert files.remove_stale_temporaries(last.parent) == stale
     assert sorted(p.name for p in last.parent.iterdir()) == ["last.pt"]
+
+
+def test_a_write_error_is_still_the_os_error_it_was(tmp_path):
+    """Callers read errno, filename and strerror (exit codes, the folder): kept as OSError's."""
+    for code, (cause, _) in files.WRITE_FAILURES.items():
+        error = files.WriteError(code, tmp_path)
+        assert (error.errno, error.filename, error.strerror) == (code, str(tmp_path), cause)
+
+
+@pytest.mark.skipif(not hasattr(errno, "EDQUOT"), reason="no disk quotas here")
+def test_a_quota_message_speaks_the_course_language(tmp_path):
+    from course_utils import i18n
+
+    i18n.set_language("zh")
+    text = str(files.WriteError(errno.EDQUOT, tmp_path, "COURSE_CACHE_DIR"))
+    assert str(tmp_path) in text and "COURSE_CACHE_DIR" in text and "disk quota" not in text, text
+
+
+def test_a_full_disk_while_copying_names_the_folder(tmp_path, monkeypatch):
+    src = tmp_path / "best.pt"
+    src.write_bytes(b"weights")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "link", full)
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(files.WriteError) as info:
+        files.atomic_copy(src, (tmp_path / "runs").mkdir() or tmp_path / "runs" / "copy.pt")
+    assert str(tmp_path / "runs") in str(info.value) and "no space left" in str(info.value)
