@@ -398,3 +398,17 @@ def test_a_full_disk_while_copying_names_the_folder(tmp_path, monkeypatch):
     with pytest.raises(files.WriteError) as info:
         files.atomic_copy(src, (tmp_path / "runs").mkdir() or tmp_path / "runs" / "copy.pt")
     assert str(tmp_path / "runs") in str(info.value) and "no space left" in str(info.value)
+
+
+def test_atomic_copy_copies_the_bytes_where_there_are_no_hard_links(tmp_path, monkeypatch):
+    src = tmp_path / "best.pt"
+    src.write_bytes(os.urandom(3 << 20))  # more than one 1 MiB chunk
+
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    (tmp_path / "old").write_bytes(b"old")
+    got = files.atomic_copy(src, tmp_path / "old")
+    assert got == tmp_path / "old" and got.read_bytes() == src.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "old"]  # no temporary
