@@ -145,17 +145,24 @@ def test_official_files_come_first(tmp_path, monkeypatch, cache_dir, capsys):
     assert capsys.readouterr().out == ""
 
 
+def _serve_official_archive(tmp_path, monkeypatch, local_server) -> bytes:
+    """A tiny official-format CIFAR-10 archive served by ``local_server`` at ``TV.url``, its
+    md5 (and its files' md5s) patched in as torchvision's; returns the archive's bytes."""
+    www, base = local_server
+    staging = tmp_path / "staging"
+    _patch_md5s(monkeypatch, _official_copy(staging))
+    with tarfile.open(www / TV.filename, "w:gz") as tar:
+        tar.add(staging / TV.base_folder, arcname=TV.base_folder)
+    whole = (www / TV.filename).read_bytes()
+    monkeypatch.setattr(TV, "url", f"{base}/{TV.filename}")
+    monkeypatch.setattr(TV, "tgz_md5", hashlib.md5(whole).hexdigest())
+    return whole
+
+
 def test_download_branch_fetches_checks_and_extracts(tmp_path, monkeypatch, local_server,
                                                      cache_dir, capsys):
     monkeypatch.delenv("COURSE_OFFLINE", raising=False)  # (the mutation runs set it)
-    www, base = local_server
-    staging = tmp_path / "staging"
-    md5 = _official_copy(staging)
-    with tarfile.open(www / TV.filename, "w:gz") as tar:
-        tar.add(staging / TV.base_folder, arcname=TV.base_folder)
-    _patch_md5s(monkeypatch, md5)
-    monkeypatch.setattr(TV, "url", f"{base}/{TV.filename}")
-    monkeypatch.setattr(TV, "tgz_md5", hashlib.md5((www / TV.filename).read_bytes()).hexdigest())
+    _serve_official_archive(tmp_path, monkeypatch, local_server)
     root = tmp_path / "root"
     ds = data.cifar10(train=False, root=root)
     assert ds.source == "download" and len(ds) == 200
@@ -169,7 +176,7 @@ def test_download_branch_fetches_checks_and_extracts(tmp_path, monkeypatch, loca
     x, y = shown[999]
     assert x.shape == (3, 32, 32) and y == shown.targets[999] + 100
     # a second call finds the official files and does not download again
-    (www / TV.filename).unlink()
+    (local_server[0] / TV.filename).unlink()
     assert data.cifar10(train=False, root=root).source == "official"
 
 
@@ -456,12 +463,7 @@ def test_a_download_that_fails_its_md5_is_not_used(tmp_path, monkeypatch, local_
                                                    cache_dir, capsys):
     monkeypatch.delenv("COURSE_OFFLINE", raising=False)
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
-    www, base = local_server
-    staging = tmp_path / "staging"
-    _patch_md5s(monkeypatch, _official_copy(staging))
-    with tarfile.open(www / TV.filename, "w:gz") as tar:
-        tar.add(staging / TV.base_folder, arcname=TV.base_folder)
-    monkeypatch.setattr(TV, "url", f"{base}/{TV.filename}")
+    _serve_official_archive(tmp_path, monkeypatch, local_server)
     monkeypatch.setattr(TV, "tgz_md5", "0" * 32)  # not the archive the server sends
     root = tmp_path / "root"
     assert data.cifar10(train=False, root=root).source == "sample"
@@ -518,14 +520,7 @@ def test_a_damaged_archive_in_the_learners_root_is_not_downloaded_over(
         tmp_path, monkeypatch, local_server, cache_dir):
     monkeypatch.delenv("COURSE_OFFLINE", raising=False)
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
-    www, base = local_server
-    staging = tmp_path / "staging"
-    _patch_md5s(monkeypatch, _official_copy(staging))
-    with tarfile.open(www / TV.filename, "w:gz") as tar:
-        tar.add(staging / TV.base_folder, arcname=TV.base_folder)
-    whole = (www / TV.filename).read_bytes()
-    monkeypatch.setattr(TV, "url", f"{base}/{TV.filename}")
-    monkeypatch.setattr(TV, "tgz_md5", hashlib.md5(whole).hexdigest())
+    whole = _serve_official_archive(tmp_path, monkeypatch, local_server)
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / TV.filename).write_bytes(whole[: len(whole) // 2])  # the learner's half copy
@@ -536,7 +531,7 @@ def test_a_damaged_archive_in_the_learners_root_is_not_downloaded_over(
     assert _snapshot(mine) == before and sorted(p.name for p in mine.iterdir()) == [TV.filename]
     # a whole copy of the learner's is used as it is: unpacked beside it, never downloaded
     (mine / TV.filename).write_bytes(whole)
-    (www / TV.filename).unlink()
+    (local_server[0] / TV.filename).unlink()
     kept = _snapshot(mine)
     ds = data.cifar10(train=False, root=mine, verbose=False)
     assert ds.source == "download" and len(ds) == 200
