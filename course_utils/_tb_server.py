@@ -153,10 +153,10 @@ def launch(logdir: str | os.PathLike, port: int | None = None, host: str = "127.
     """
     logdir = Path(logdir).expanduser().resolve()
     if not logdir.is_dir():
-        raise FileNotFoundError(
+        raise FileNotFoundError(tr(
             f"TensorBoard logdir {logdir} does not exist — log something with SummaryWriter "
             "into it first, or fix the path."
-        )
+        ))
     tries = 1 if port is not None else 3  # a free port can be taken in between: retry
     for attempt in range(tries):
         chosen = port if port is not None else free_port(host)

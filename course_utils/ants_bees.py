@@ -10,7 +10,7 @@ from pathlib import Path
 
 from course_utils import download as dl
 from course_utils import settings
-from course_utils.i18n import N_
+from course_utils.i18n import N_, tr
 from course_utils.sources import _data_folder, _root_folder, _say
 
 HYMENOPTERA_SAMPLE = settings.BUNDLED_DATA / "hymenoptera_sample"
@@ -38,8 +38,8 @@ def hymenoptera(root: str | os.PathLike | None = None, download: bool = True,
         _say(verbose, f"ants/bees: {found}")
         return found
     if mine and (half := root / "hymenoptera_data").exists():  # no train/: half a copy
-        raise dl.DamagedInputError(f"{half} has no train/ folder; it was left as it is. Copy "
-                                   "the folder again (all of it) and run again.")
+        raise dl.DamagedInputError(tr(f"{half} has no train/ folder; it was left as it is. "
+                                      "Copy the folder again (all of it) and run again."))
     why = "COURSE_OFFLINE=1" if settings.offline() else "download=False"
     for attempt in (1, 2) if download and not settings.offline() else ():
         try:
@@ -70,8 +70,8 @@ def _hymenoptera_cached(root: Path) -> Path | None:
     if not (folder / "train").is_dir():
         return None
     if (damage := dl.check_unpacked(folder)) is not None:
-        print(f"[course_utils] the unpacked copy {folder} is damaged ({damage}); "
-              "it was removed and is made again.")
+        print("[course_utils] " + tr(f"the unpacked copy {folder} is damaged ({damage}); "
+                                     "it was removed and is made again."))
         dl.discard(folder)
         return None
     return folder
@@ -84,8 +84,8 @@ def _hymenoptera_own(base: Path | None) -> Path | None:
     if folder is None or not (folder / "train").is_dir():
         return None
     if (damage := dl.check_unpacked(folder)) is not None:
-        raise dl.DamagedInputError(f"{folder} is damaged ({damage}); it was left as it is. "
-                                   "Copy the folder again (all of it) and run again.")
+        raise dl.DamagedInputError(tr(f"{folder} is damaged ({damage}); it was left as it "
+                                      "is. Copy the folder again (all of it) and run again."))
     return folder
 
 

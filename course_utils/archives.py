@@ -76,14 +76,14 @@ def check_unpacked(folder: str | os.PathLike) -> str | None:
     try:
         want = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        return f"its file list {MANIFEST} is unreadable ({exc})"
+        return N_(f"its file list {MANIFEST} is unreadable ({exc})")
     have = _sizes(folder)
     missing = [name for name in want if name not in have]
     if missing:
-        return f"{len(missing)} file(s) missing, e.g. {missing[0]}"
+        return N_(f"{len(missing)} file(s) missing, e.g. {missing[0]}")
     short = [name for name, size in want.items() if have[name] != size]
     if short:
-        return f"{len(short)} file(s) cut short or changed, e.g. {short[0]}"
+        return N_(f"{len(short)} file(s) cut short or changed, e.g. {short[0]}")
     return None
 
 

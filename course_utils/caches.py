@@ -24,6 +24,7 @@ import numpy as np
 
 from course_utils.download import CACHE_FIX
 from course_utils.files import atomic_write
+from course_utils.i18n import N_, tr
 
 __all__ = ["TRAILER", "read_array", "write_array"]
 
@@ -43,15 +44,14 @@ def read_array(cache: Path, shape: tuple, dtype=np.uint8) -> np.ndarray | None:
             arr = np.lib.format.read_array(f, allow_pickle=False)
             trailer = f.read()
         if arr.shape != tuple(shape) or arr.dtype != np.dtype(dtype):
-            why = f"it holds {arr.dtype} {arr.shape}, not {np.dtype(dtype)} {tuple(shape)}"
+            why = N_(f"it holds {arr.dtype} {arr.shape}, not {np.dtype(dtype)} {tuple(shape)}")
         elif trailer != TRAILER + struct.pack("<I", zlib.crc32(arr)):
-            why = "its checksum does not match"
+            why = N_("its checksum does not match")
         else:
             return arr
     except Exception as exc:  # noqa: BLE001 – cut short, not an array, …: rebuild it
         why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'unreadable'}"
-    print(f"[course_utils] the cache file {cache} is damaged ({why}); "
-          "rebuilding it.")
+    print("[course_utils] " + tr(f"the cache file {cache} is damaged ({why}); rebuilding it."))
     return None
 
 

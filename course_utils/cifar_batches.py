@@ -34,6 +34,7 @@ from torchvision.datasets import CIFAR10
 from course_utils import download as dl
 from course_utils import settings
 from course_utils.files import atomic_write
+from course_utils.i18n import N_, tr
 
 #: Where the sample's batches go, below the course cache (never inside the repository).
 SAMPLE_ROOT_NAME = "cifar10-sample-batches"
@@ -100,8 +101,8 @@ def write_sample_batches(root: str | os.PathLike | None = None) -> Path:
         if path.is_file():
             if dl.file_digest(path) == md5s[name]:
                 continue
-            print(f"[course_utils] {path} is damaged or out of date (md5 differs); writing it "
-                  "again.")
+            print("[course_utils] " + tr(f"{path} is damaged or out of date (md5 differs); "
+                                         "writing it again."))
         atomic_write(path, lambda f, blob=blob: f.write(blob))
     return root
 
@@ -180,7 +181,7 @@ def choose_cifar10(root: str | os.PathLike | None = None, download: bool = True,
         _say(verbose, f"CIFAR-10 will be downloaded into {root} (170 MB, once)")
         return CIFAR10, root
     why = ("download=False" if not download else
-           "COURSE_OFFLINE=1" if settings.offline() else "no network")
+           "COURSE_OFFLINE=1" if settings.offline() else N_("no network"))
     sample = write_sample_batches()
     _say(verbose, f"{why}: the course's sample (1,000 train / 200 test images) in the official "
                   f"format, {sample / CIFAR10.base_folder}")
@@ -189,4 +190,4 @@ def choose_cifar10(root: str | os.PathLike | None = None, download: bool = True,
 
 def _say(verbose: bool, message: str) -> None:
     if verbose:
-        print(f"[course_utils] {message}")
+        print(f"[course_utils] {tr(message)}")

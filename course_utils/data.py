@@ -99,10 +99,10 @@ def cifar10(
             ds = tv(str(root), train=train, download=False, **kwargs)
         except RuntimeError:  # torchvision: "Dataset not found or corrupted"
             if mine:  # the learner's folder: reported, never removed
-                raise dl.DamagedInputError(
+                raise dl.DamagedInputError(tr(
                     f"{official} is damaged or incomplete (a file is missing or fails its md5); "
                     "it was left as it is. Copy it again (all of it) or move it away, then run "
-                    "again.") from None
+                    "again.")) from None
             print("[course_utils] " + tr(f"{root / tv.base_folder} is damaged or incomplete "
                                          "(a file fails its md5); it was removed and is made "
                                          "again."))
@@ -145,9 +145,9 @@ def _learners_archive(archive: Path, md5: str) -> Path | None:
     if not archive.is_file():
         return None
     if (got := dl.file_digest(archive)) != md5:
-        raise dl.DamagedInputError(f"{archive} is damaged or incomplete (md5 {got}, expected "
-                                   f"{md5}); it was left as it is. Copy it again (the whole "
-                                   "file) or move it away, then run again.")
+        raise dl.DamagedInputError(tr(f"{archive} is damaged or incomplete (md5 {got}, "
+                                      f"expected {md5}); it was left as it is. Copy it again "
+                                      "(the whole file) or move it away, then run again."))
     return archive
 
 
@@ -166,7 +166,7 @@ def _cifar10_image_folder(base: Path | None) -> Path | None:
     target = settings.cache_dir() / "cifar10-jpg"
     damage = dl.check_unpacked(target) if target.is_dir() else "missing"
     if damage is None and not (target / "test").is_dir():
-        damage = "no test/ folder"
+        damage = N_("no test/ folder")
     if damage is not None:
         _unpack_again(archive, target, damage, own=target.parent.resolve() == base.resolve())
     return target
@@ -179,11 +179,12 @@ def _unpack_again(archive: Path, target: Path, damage: str, own: bool) -> None:
     if damage == "missing":
         print("[course_utils] " + tr(f"unpacking {archive} into {target.parent} (once) …"))
     elif own:
-        raise dl.DamagedInputError(f"{target} is damaged ({damage}); it was left as it is. "
-                                   "Copy it again (all of it) or move it away, then run again.")
+        raise dl.DamagedInputError(tr(f"{target} is damaged ({damage}); it was left as it "
+                                      "is. Copy it again (all of it) or move it away, then run "
+                                      "again."))
     else:
-        print(f"[course_utils] the unpacked copy {target} is damaged ({damage}); "
-              f"unpacking {archive} again …")
+        print("[course_utils] " + tr(f"the unpacked copy {target} is damaged ({damage}); "
+                                     f"unpacking {archive} again …"))
         dl.discard(target)
     dl.unpack_folder(archive, "cifar10-jpg", target.parent)
 
@@ -205,10 +206,10 @@ class CIFAR10Folder(VisionDataset):
             raise FileNotFoundError(tr(f"CIFAR-10 folder {split_dir} does not exist."))
         found = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
         if found != sorted(CIFAR10_CLASSES):
-            raise ValueError(
+            raise ValueError(tr(
                 f"{split_dir} should hold the ten CIFAR-10 class folders {CIFAR10_CLASSES}, "
                 f"but holds {found}."
-            )
+            ))
         self.classes = list(CIFAR10_CLASSES)
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
         files = [
@@ -218,8 +219,8 @@ class CIFAR10Folder(VisionDataset):
             if p.suffix.lower() in PHOTO_SUFFIXES
         ]
         if not files:
-            raise ValueError(f"the class folders in {split_dir} hold no photos "
-                             f"({', '.join(PHOTO_SUFFIXES)}).")
+            raise ValueError(tr(f"the class folders in {split_dir} hold no photos "
+                                f"({', '.join(PHOTO_SUFFIXES)})."))
         self.files = [p for p, _ in files]
         self.targets = [t for _, t in files]
         self.data = _decode_cached(self.files)

@@ -27,6 +27,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
+from course_utils.i18n import tr
+
 
 # --------------------------------------------------------------------- the process group
 def launched() -> bool:
@@ -60,13 +62,13 @@ def local_device(device) -> torch.device:
     device, local = torch.device(device), int(os.environ.get("LOCAL_RANK", 0))
     if device.type == "cuda":
         if local >= torch.cuda.device_count():
-            raise ValueError(f"process LOCAL_RANK={local} needs GPU {local}, but this machine has "
-                             f"{torch.cuda.device_count()}; start at most that many processes "
-                             "per machine (--nproc_per_node).")
+            raise ValueError(tr(f"process LOCAL_RANK={local} needs GPU {local}, but this "
+                                f"machine has {torch.cuda.device_count()}; start at most that "
+                                "many processes per machine (--nproc_per_node)."))
         return torch.device("cuda", local)
     if device.type != "cpu":
-        raise ValueError(f"torchrun training runs on CUDA GPUs (NCCL) or CPUs (gloo), not on "
-                         f"{device.type!r}; add --device cpu.")
+        raise ValueError(tr(f"torchrun training runs on CUDA GPUs (NCCL) or CPUs (gloo), not "
+                            f"on {device.type!r}; add --device cpu."))
     return device
 
 
@@ -102,8 +104,8 @@ def process_group(device):
     try:
         yield setup(device)
     except dist.DistError as exc:
-        raise ConnectionError(f"process {os.environ['RANK']} lost the other processes of the "
-                              f"job ({str(exc).splitlines()[0]}).") from None
+        raise ConnectionError(tr(f"process {os.environ['RANK']} lost the other processes of "
+                                 f"the job ({str(exc).splitlines()[0]}).")) from None
     finally:
         cleanup()
 

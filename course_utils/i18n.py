@@ -35,7 +35,8 @@ ENV = "COURSE_LANG"
 MODULES = ["tb.py", "_tb_server.py", "image_check.py", "layers.py", "viz.py", "predict.py",
            "data.py", "download.py", "engine.py", "checkpoints.py", "devices.py", "training.py",
            "recipes.py", "loaders.py", "files.py", "runs.py", "cli.py", "ants_bees.py",
-           "sources.py", "conv_sizes.py", "images.py", "pretrained.py", "archives.py"]
+           "sources.py", "conv_sizes.py", "images.py", "pretrained.py", "archives.py",
+           "caches.py", "cifar_batches.py", "distributed.py", "models.py", "settings.py"]
 #: the calls whose argument (at this position) is a message: sources.py's ``_say(verbose, message)``
 #: prints its message through ``tr``
 MARKERS = {"tr": 0, "N_": 0, "_say": 1}

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from course_utils.i18n import tr
+
 
 class Tudui(nn.Module):
     """小土堆's CIFAR-10 network (P22, P27).
@@ -196,7 +198,7 @@ def model_key(name: str) -> str:
     for key, cls in MODELS.items():
         if cls.__name__ == name:
             return key
-    raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}.")
+    raise ValueError(tr(f"unknown model {name!r}; choose one of {sorted(MODELS)}."))
 
 
 def build_model(name: str = "tudui") -> nn.Module:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from course_utils.i18n import tr
+
 _FALSE = {"", "0", "false", "no", "off"}
 
 #: The course folder (the repository root) when the package runs from a checkout.
@@ -82,8 +84,8 @@ def data_dir() -> Path | None:
         return None
     path = Path(env).expanduser().resolve()
     if not path.is_dir():
-        raise FileNotFoundError(
+        raise FileNotFoundError(tr(
             f"COURSE_DATA_DIR={env!r} is not a folder. Fix the path, or unset the variable "
             "to use the bundled samples."
-        )
+        ))
     return path

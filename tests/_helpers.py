@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import pkgutil
 import shutil
@@ -25,6 +26,14 @@ def jpg_copy(dest: Path, per_class: int) -> Path:
             for src in sorted((data.CIFAR10_SAMPLE / split / name).glob("*.jpg"))[:per_class]:
                 shutil.copy(src, target)
     return dest
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file below ``folder``: the sha256 of its bytes and its modification time (equal
+    before and after a failed run: nothing of the learner's was changed, added or lost)."""
+    return {p.relative_to(folder).as_posix():
+            (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def all_exercises() -> list[exercises.Exercise]:

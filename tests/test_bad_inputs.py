@@ -4,7 +4,6 @@ learner made is overwritten; the CLI ends with an exit code, not a traceback."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -21,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from _helpers import jpg_copy
+from _helpers import jpg_copy, snapshot
 from PIL import Image
 from torch import nn
 
@@ -380,13 +379,6 @@ TRAIN_SHORT = ["train", "--epochs", "1", "--limit", "20", "--batch-size", "10", 
                "cpu", "--no-progress"]
 
 
-def _snapshot(folder: Path) -> dict:
-    """Every file below ``folder``: the sha256 of its bytes and its modification time."""
-    return {p.relative_to(folder).as_posix():
-            (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def _jpg_archive(dest: Path, *extra: tuple[tarfile.TarInfo, bytes]) -> Path:
     """``dest/cifar10-jpg.tar.gz`` of a small image-folder copy, plus ``extra`` members."""
     src = jpg_copy(dest.parent / f"{dest.name}-src", 2)
@@ -424,12 +416,12 @@ def test_a_cut_short_archive_of_the_learner_is_reported_and_left_alone(
     whole = archive.read_bytes()
     with open(archive, "r+b") as f:  # a copy that stopped half-way
         f.truncate(len(whole) // 2)
-    before = _snapshot(archive.parent)
+    before = snapshot(archive.parent)
     code, _, err = _train_on(archive.parent, how, run_cli, monkeypatch, tmp_path)
     assert code == 2
     _one_line(err, str(archive), "cut short", "copy it again")
     assert "download" not in err  # the learner's file: no "download it anew"
-    assert _snapshot(archive.parent) == before
+    assert snapshot(archive.parent) == before
     assert not (cache_dir / "cifar10-jpg").exists()
     assert not list(cache_dir.glob(".cifar10-jpg-*"))  # no half-unpacked temporary left
 
@@ -460,11 +452,11 @@ def test_a_hostile_archive_is_refused_naming_the_member_and_left_in_place(
     member, why = HOSTILE[kind]
     monkeypatch.setattr(archives, "MAX_MEMBER_BYTES", 4096)
     archive = _jpg_archive(tmp_path / "mine", member)
-    before = _snapshot(archive.parent)
+    before = snapshot(archive.parent)
     code, _, err = _train_on(archive.parent, "--data-dir", run_cli, monkeypatch, tmp_path)
     assert code == 2
     _one_line(err, str(archive), repr(member[0].name), why, "refused")
-    assert _snapshot(archive.parent) == before
+    assert snapshot(archive.parent) == before
     assert not (cache_dir / "cifar10-jpg").exists() and not list(cache_dir.glob(".cifar10-jpg-*"))
     assert not list(tmp_path.rglob("escape.txt"))
     assert not Path("/tmp/course-utils-absolute-escape.txt").exists()
@@ -483,11 +475,11 @@ def test_a_hostile_zip_is_refused_even_when_the_course_downloaded_it(tmp_path, m
         if kind == "symlink":
             info.external_attr = (stat.S_IFLNK | 0o777) << 16
         zf.writestr(info, b"/etc/passwd" if kind == "symlink" else b"x" * 200)
-    before = _snapshot(tmp_path)
+    before = snapshot(tmp_path)
     with pytest.raises(download.UnsafeArchiveError) as info:
         download.unpack_folder(archive, "hymenoptera_data", tmp_path / "out", downloaded=True)
     assert str(archive) in str(info.value) and repr(name) in str(info.value)
-    assert _snapshot(tmp_path) == before  # kept, although the course downloaded it
+    assert snapshot(tmp_path) == before  # kept, although the course downloaded it
     assert not (tmp_path / "out" / "hymenoptera_data").exists()
     assert not list(tmp_path.rglob("evil.txt"))
 
@@ -498,11 +490,11 @@ def test_a_damaged_photo_in_the_learners_image_folder_is_named_and_left_alone(
     mine = jpg_copy(tmp_path / "mine", 2)
     victim = sorted((mine / "cifar10-jpg" / "train" / "dog").iterdir())[1]
     victim.write_bytes(victim.read_bytes()[:100])  # a copy that stopped half-way
-    before = _snapshot(mine)
+    before = snapshot(mine)
     code, _, err = _train_on(mine, how, run_cli, monkeypatch, tmp_path)
     assert code == 2
     _one_line(err, str(victim.resolve()), "not a readable image", "replace")
-    assert _snapshot(mine) == before
+    assert snapshot(mine) == before
 
 
 @pytest.mark.parametrize("how", ["data_dir=", "COURSE_DATA_DIR"])
@@ -517,14 +509,14 @@ def test_a_damaged_ants_and_bees_folder_of_the_learner_is_reported_and_left_alon
     (folder / download.MANIFEST).write_text(json.dumps(sizes), encoding="utf-8")
     photo = sorted((folder / "train" / "bees").glob("*.jpg"))[0]
     photo.write_bytes(photo.read_bytes()[:100])  # the learner's copy got cut short
-    before = _snapshot(mine)
+    before = snapshot(mine)
     if how == "COURSE_DATA_DIR":
         monkeypatch.setenv("COURSE_DATA_DIR", str(mine))
     with pytest.raises(download.DamagedInputError) as info:
         data.hymenoptera(data_dir=mine if how == "data_dir=" else None, verbose=False)
     text = str(info.value)
     assert str(folder.resolve()) in text and "cut short" in text and "copy" in text.lower()
-    assert _snapshot(mine) == before
+    assert snapshot(mine) == before
 
 
 def test_a_learners_folder_that_is_also_the_cache_is_never_cleaned_up(tmp_path, monkeypatch):
@@ -541,9 +533,9 @@ def test_a_learners_folder_that_is_also_the_cache_is_never_cleaned_up(tmp_path, 
     for name in ("COURSE_DATA_DIR", "COURSE_CACHE_DIR"):
         monkeypatch.setenv(name, str(mine))
     monkeypatch.setenv("COURSE_OFFLINE", "1")
-    before = _snapshot(mine)
+    before = snapshot(mine)
     with pytest.raises(download.DamagedInputError, match="gone.jpg"):
         data.hymenoptera(verbose=False)
     with pytest.raises(download.DamagedInputError, match="x.jpg"):
         data.cifar10(train=False, verbose=False)
-    assert _snapshot(mine) == before
+    assert snapshot(mine) == before

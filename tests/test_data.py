@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from _helpers import jpg_copy
+from _helpers import jpg_copy, snapshot
 from PIL import Image
 
 from course_utils import ants_bees, data, download, settings
@@ -473,13 +473,6 @@ def test_a_download_that_fails_its_md5_is_not_used(tmp_path, monkeypatch, local_
 
 
 # ------------------------------------------------------- a root= of the learner's is only read
-def _snapshot(folder: Path) -> dict:
-    """Every file below ``folder``: the sha256 of its bytes and its modification time."""
-    return {p.relative_to(folder).as_posix():
-            (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def _left_alone(error: Exception, path: Path, *words: str) -> None:
     """The error names ``path``, says it was left as it is and how to fix it (copy it again)."""
     text = str(error)
@@ -500,11 +493,11 @@ def test_a_damaged_official_folder_in_the_learners_root_is_reported_and_left_alo
         victim.unlink()
     else:
         victim.write_bytes(victim.read_bytes()[:1000])
-    before = _snapshot(mine)
+    before = snapshot(mine)
     with pytest.raises(download.DamagedInputError) as info:
         data.cifar10(train=False, root=mine, verbose=False)
     _left_alone(info.value, mine / TV.base_folder, "damaged", "md5")
-    assert _snapshot(mine) == before and sorted(p.name for p in mine.iterdir()) == [TV.base_folder]
+    assert snapshot(mine) == before and sorted(p.name for p in mine.iterdir()) == [TV.base_folder]
     # the same damage in the course's own cache (no root=) is removed and made again
     shutil.copytree(mine / TV.base_folder, cache_dir / TV.base_folder)
     monkeypatch.setenv("COURSE_OFFLINE", "1")
@@ -524,18 +517,18 @@ def test_a_damaged_archive_in_the_learners_root_is_not_downloaded_over(
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / TV.filename).write_bytes(whole[: len(whole) // 2])  # the learner's half copy
-    before = _snapshot(mine)
+    before = snapshot(mine)
     with pytest.raises(download.DamagedInputError) as info:
         data.cifar10(train=False, root=mine, verbose=False)
     _left_alone(info.value, mine / TV.filename, "damaged", "md5", TV.tgz_md5)
-    assert _snapshot(mine) == before and sorted(p.name for p in mine.iterdir()) == [TV.filename]
+    assert snapshot(mine) == before and sorted(p.name for p in mine.iterdir()) == [TV.filename]
     # a whole copy of the learner's is used as it is: unpacked beside it, never downloaded
     (mine / TV.filename).write_bytes(whole)
     (local_server[0] / TV.filename).unlink()
-    kept = _snapshot(mine)
+    kept = snapshot(mine)
     ds = data.cifar10(train=False, root=mine, verbose=False)
     assert ds.source == "download" and len(ds) == 200
-    assert {k: v for k, v in _snapshot(mine).items() if k in kept} == kept
+    assert {k: v for k, v in snapshot(mine).items() if k in kept} == kept
 
 
 def test_a_damaged_ants_and_bees_copy_in_the_learners_root_is_reported_and_left_alone(
@@ -553,24 +546,47 @@ def test_a_damaged_ants_and_bees_copy_in_the_learners_root_is_reported_and_left_
     (folder / download.MANIFEST).write_text(json.dumps(sizes), encoding="utf-8")
     photo = sorted((folder / "train" / "bees").glob("*.jpg"))[0]
     photo.write_bytes(photo.read_bytes()[:100])
-    before = _snapshot(mine)
+    before = snapshot(mine)
     with pytest.raises(download.DamagedInputError) as info:
         data.hymenoptera(root=mine, verbose=False)
     _left_alone(info.value, folder, "damaged", "cut short")
-    assert _snapshot(mine) == before
+    assert snapshot(mine) == before
     # half a copy (no train/) is not unpacked over
     shutil.rmtree(folder / "train")
-    before = _snapshot(mine)
+    before = snapshot(mine)
     with pytest.raises(download.DamagedInputError) as info:
         data.hymenoptera(root=mine, verbose=False)
     _left_alone(info.value, folder, "train/")
-    assert _snapshot(mine) == before
+    assert snapshot(mine) == before
     # an archive of the learner's that is cut short is reported, not deleted and fetched again
     shutil.rmtree(folder)
     (mine / "hymenoptera_data.zip").write_bytes((www / "hymenoptera_data.zip").read_bytes()[:300])
-    before = _snapshot(mine)
+    before = snapshot(mine)
     with pytest.raises(download.DamagedInputError) as info:
         data.hymenoptera(root=mine, verbose=False)
     _left_alone(info.value, mine / "hymenoptera_data.zip", "cut short")
-    assert _snapshot(mine) == before and sorted(p.name for p in mine.iterdir()) == [
+    assert snapshot(mine) == before and sorted(p.name for p in mine.iterdir()) == [
         "hymenoptera_data.zip"]
+
+
+def test_a_chinese_learner_reads_the_damaged_folder_line_in_chinese(tmp_path, monkeypatch):
+    """The ``root=`` errors go through the course language (they were English in a Chinese
+    kernel): Chinese words, the folder named, the fix ("重新复制"), and what is damaged."""
+    from course_utils import i18n
+
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    folder = tmp_path / "mine" / "hymenoptera_data"
+    shutil.copytree(data.HYMENOPTERA_SAMPLE, folder)
+    sizes = {p.relative_to(folder).as_posix(): p.stat().st_size
+             for p in folder.rglob("*") if p.is_file()}
+    (folder / download.MANIFEST).write_text(json.dumps(sizes), encoding="utf-8")
+    (sorted((folder / "val" / "ants").glob("*.jpg"))[0]).unlink()
+    before = snapshot(folder.parent)
+    i18n.set_language("zh")
+    i18n.MISSED.clear()
+    with pytest.raises(download.DamagedInputError) as info:
+        data.hymenoptera(root=folder.parent, verbose=False)
+    text = str(info.value)
+    assert str(folder) in text and "重新复制" in text and "缺了 1 个文件" in text, text
+    assert "left as it is" not in text and not i18n.MISSED, (text, i18n.MISSED)
+    assert snapshot(folder.parent) == before
