@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ast
+import os
 import signal
 import sys
+import threading
+import time
 import types
 from pathlib import Path
 
@@ -19,11 +22,15 @@ def test_exit_codes():
     assert interrupts.exit_code(interrupts.Interrupted(signal.SIGINT)) == 130
     assert interrupts.exit_code(interrupts.Interrupted(signal.SIGTERM)) == 143
     assert isinstance(interrupts.Interrupted(signal.SIGTERM), KeyboardInterrupt)
+    other = KeyboardInterrupt()
+    other.signum = signal.SIGHUP  # a signal the course does not handle: Ctrl+C's code
+    assert interrupts.exit_code(other) == 130
 
 
 def test_report_clears_progress_bars_and_prints_one_line(capsys):
-    bar = tqdm(range(10), desc="epoch 1/3", leave=False)
-    next(iter(bar))
+    bar = tqdm(total=10, desc="epoch 1/3", leave=False)
+    bar.update(1)  # open and drawn (iterating a temporary iter(bar) would close it on its own)
+    assert not bar.disable and bar in tqdm._instances
     capsys.readouterr()
     assert interrupts.report(interrupts.Interrupted(signal.SIGTERM), "nothing was written.") == 143
     err = capsys.readouterr().err
@@ -90,3 +97,136 @@ def test_a_signal_held_back_during_the_last_write_is_reported(program, monkeypat
     assert err.startswith("interrupted; ") and "saved" in err and err.count("\n") == 1
     assert interrupts.finish() is None  # reported once; later signals are ignored
     assert interrupts._state["done"]
+
+
+# ------------------------------------------------ the handler itself, called as Python calls it
+@pytest.fixture
+def fresh(monkeypatch):
+    """A fresh handler state; ``leave`` and the retry timer recorded instead of acting."""
+    for key, value in {"raised": None, "extra": 0, "held": None, "done": False}.items():
+        monkeypatch.setitem(interrupts._state, key, value)
+    calls = {"leave": [], "retry": []}
+    monkeypatch.setattr(interrupts, "leave", lambda code, force=False:
+                        calls["leave"].append((code, force)))
+    monkeypatch.setattr(interrupts, "_retry_later", calls["retry"].append)
+    return calls
+
+
+def _frame_in(filename: str, name: str = "work"):
+    """A real frame of a function compiled as if it lived in ``filename``."""
+    space = {"sys": sys}
+    exec(compile(f"def {name}():\n    return sys._getframe()\n", filename, "exec"), space)
+    return space[name]()
+
+
+def test_the_first_signal_raises_in_the_main_thread_and_the_third_leaves_at_once(fresh):
+    with pytest.raises(interrupts.Interrupted) as info:
+        interrupts._handler(signal.SIGTERM, None)
+    assert info.value.signum == signal.SIGTERM and str(info.value) == "SIGTERM"
+    assert interrupts._state["raised"] == signal.SIGTERM
+    interrupts._handler(signal.SIGINT, None)  # the second: ignored while cleaning up
+    assert fresh["leave"] == [] and interrupts._state["extra"] == 1
+    interrupts._handler(signal.SIGINT, None)  # the third: out now, with the first's code
+    assert fresh["leave"] == [(143, True)]
+
+
+def test_a_signal_during_a_write_is_held_back_once_and_none_after_the_work_is_done(fresh):
+    writing = _frame_in(os.path.join("x", "course_utils", "files.py"))
+    interrupts._handler(signal.SIGINT, writing)  # no raise inside the write
+    assert interrupts._state["held"] == signal.SIGINT and fresh["retry"] == [signal.SIGINT]
+    interrupts._handler(signal.SIGTERM, writing)  # one held signal is enough
+    assert interrupts._state["held"] == signal.SIGINT and fresh["retry"] == [signal.SIGINT]
+    assert interrupts._state["raised"] is None
+    interrupts._state["done"] = True
+    assert interrupts._handler(signal.SIGINT, None) is None and interrupts._state["raised"] is None
+
+
+@pytest.mark.parametrize("where, held", [
+    (os.path.join("site-packages", "torch", "utils", "tensorboard", "writer.py"), True),
+    (os.path.join("site-packages", "tensorboard", "summary", "writer", "event.py"), True),
+    (os.path.join("course_utils", "caches.py"), True),
+    (os.path.join("course_utils", "engine.py"), False),
+])
+def test_which_code_holds_a_signal_back(where, held):
+    assert interrupts._critical(_frame_in(where)) is held
+    assert interrupts._critical(_frame_in("anything.py", "__del__")) is True
+    assert interrupts._critical(None) is False
+    inner = _frame_in("anything.py")  # called from a critical frame further out: held too
+    assert interrupts._critical(types.SimpleNamespace(
+        f_code=inner.f_code, f_back=_frame_in(where))) is held
+
+
+def test_a_held_signal_is_sent_again_to_the_main_thread(monkeypatch):
+    sent = []
+    monkeypatch.setattr(signal, "pthread_kill", lambda ident, signum: sent.append((ident, signum)))
+    monkeypatch.setattr(interrupts, "_RETRY_S", 0.001)
+    for key, value in {"raised": None, "held": signal.SIGTERM, "done": False}.items():
+        monkeypatch.setitem(interrupts._state, key, value)
+    interrupts._retry_later(signal.SIGTERM)
+    for _ in range(500):
+        if sent:
+            break
+        time.sleep(0.01)
+    assert sent == [(threading.main_thread().ident, signal.SIGTERM)]
+    assert interrupts._state["held"] is None
+    monkeypatch.setitem(interrupts._state, "held", signal.SIGINT)  # finished meanwhile:
+    monkeypatch.setitem(interrupts._state, "done", True)  # nothing is sent
+    interrupts._retry_later(signal.SIGINT)
+    time.sleep(0.2)
+    assert sent == [(threading.main_thread().ident, signal.SIGTERM)]
+    assert interrupts._state["held"] == signal.SIGINT
+
+
+def test_leave_waits_for_nothing_after_an_interrupt(monkeypatch):
+    ended = []
+
+    def exit_now(code):
+        ended.append(code)
+        raise SystemExit(f"os._exit({code})")
+
+    monkeypatch.setattr(os, "_exit", exit_now)
+    monkeypatch.setitem(interrupts._state, "raised", None)
+    with pytest.raises(SystemExit) as info:
+        interrupts.leave(0)  # a normal end: sys.exit, threads are waited for
+    assert info.value.code == 0 and ended == []
+    with pytest.raises(SystemExit):
+        interrupts.leave(143, force=True)
+    monkeypatch.setitem(interrupts._state, "raised", signal.SIGINT)
+    with pytest.raises(SystemExit):
+        interrupts.leave(130)
+    assert ended == [143, 130]
+
+
+def test_install_handles_both_signals_once_and_leaves_an_ignored_one_ignored(monkeypatch):
+    before = {s: signal.getsignal(s) for s in interrupts.SIGNALS}
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    monkeypatch.setitem(interrupts._state, "installed", False)
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # e.g. started with nohup
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        done = []
+        worker = threading.Thread(target=lambda: done.append(interrupts.install()))
+        worker.start()
+        worker.join()
+        assert done == [None] and not interrupts._state["installed"]  # not from a thread
+        interrupts.install()
+        assert interrupts._state["installed"] is True
+        assert signal.getsignal(signal.SIGTERM) is interrupts._handler
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        interrupts.install()  # a second call changes nothing
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+def test_outside_a_kernel_importing_ipython_is_not_a_kernel(monkeypatch):
+    shell = types.ModuleType("IPython")
+    shell.get_ipython = lambda: None  # imported, no shell running
+    monkeypatch.setitem(sys.modules, "IPython", shell)
+    assert interrupts._in_ipython() is False
+    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))  # an old one
+    assert interrupts._in_ipython() is False
+    monkeypatch.delitem(sys.modules, "IPython")
+    assert interrupts._in_ipython() is False
