@@ -230,3 +230,51 @@ def test_outside_a_kernel_importing_ipython_is_not_a_kernel(monkeypatch):
     assert interrupts._in_ipython() is False
     monkeypatch.delitem(sys.modules, "IPython")
     assert interrupts._in_ipython() is False
+
+
+@pytest.mark.parametrize("raised, code", [(None, 0), (3, 3), ("a message of its own", 2)])
+def test_a_command_that_exits_by_itself_keeps_its_code(program, monkeypatch, raised, code):
+    """``sys.exit()`` → 0, ``sys.exit(3)`` → 3, ``sys.exit("…")`` → 2 (as Python's own)."""
+    def exits(argv):
+        raise SystemExit(raised)
+
+    monkeypatch.setattr(cli, "main", exits)
+    assert program.main([]) == code
+
+
+def test_an_interrupt_just_after_the_command_says_everything_is_saved(program, monkeypatch,
+                                                                       capsys):
+    real_finish = interrupts.finish
+    calls = []
+
+    def interrupted_at_the_end():
+        calls.append(1)
+        if len(calls) == 1:  # the signal lands between the command's return and finish()
+            raise interrupts.Interrupted(signal.SIGTERM)
+        return real_finish()
+
+    monkeypatch.setattr(cli, "main", lambda argv: 0)
+    monkeypatch.setattr(interrupts, "finish", interrupted_at_the_end)
+    assert program.main([]) == 143
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "finished" in err and "saved" in err, err
+    assert "nothing" not in err
+
+
+def test_a_held_sigterm_keeps_its_own_exit_code(program, monkeypatch, capsys):
+    def finishes_while_sigterm_waits(argv):
+        interrupts._state["held"] = signal.SIGTERM
+        return 0
+
+    monkeypatch.setattr(cli, "main", finishes_while_sigterm_waits)
+    assert program.main([]) == 143
+    assert "saved" in capsys.readouterr().err
+
+
+def test_run_ends_the_process_with_the_programs_code(program, monkeypatch):
+    ended = []
+    monkeypatch.setattr(interrupts, "leave", ended.append)
+    monkeypatch.setattr(cli, "main", lambda argv: 1)
+    monkeypatch.setattr(sys, "argv", ["course-utils"])
+    program.run()
+    assert ended == [1]
