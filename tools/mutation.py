@@ -49,7 +49,7 @@ MODULES = {
     "files": (["course_utils/files.py"], ["tests/test_reliability.py", "tests/test_download.py"]),
     "interrupts": (["course_utils/interrupts.py"], ["tests/test_interrupts.py"]),
     "__main__": (["course_utils/__main__.py"], ["tests/test_interrupts.py"]),
-    "runs": (["course_utils/runs.py"], ["tests/test_checkpoints.py"]),
+    "runs": (["course_utils/runs.py"], ["tests/test_checkpoints.py", "tests/test_runs.py"]),
     # the archive checks (hostile members, the learner's damaged archive) live in test_bad_inputs
     "download": (["course_utils/download.py", "course_utils/archives.py"],
                  ["tests/test_download.py", "tests/test_caches.py", "tests/test_bad_inputs.py"]),
