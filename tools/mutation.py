@@ -115,6 +115,11 @@ def refresh_tests(name: str) -> Path:
                 shutil.copy2(ROOT / item, base / item)
     for stale in ("mutmut-stats.json",):
         (folder / "mutants" / stale).unlink(missing_ok=True)
+    config = folder / "pyproject.toml"  # the module's test list may have grown since
+    lines = [f"pytest_add_cli_args_test_selection = {_toml_list(MODULES[name][1])}"
+             if line.startswith("pytest_add_cli_args_test_selection =") else line
+             for line in config.read_text(encoding="utf-8").splitlines()]
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return folder
 
 
