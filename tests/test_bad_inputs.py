@@ -462,26 +462,45 @@ def test_a_hostile_archive_is_refused_naming_the_member_and_left_in_place(
     assert not Path("/tmp/course-utils-absolute-escape.txt").exists()
 
 
-@pytest.mark.parametrize("kind", ["climbs out", "absolute path", "symlink", "oversized"])
+HOSTILE_ZIP = {  # member name, its mode (0: a plain file), a word of the reason
+    "climbs out": ("hymenoptera_data/../../evil.txt", 0, ".."),
+    "absolute path": ("/evil.txt", 0, "absolute"),
+    "symlink": ("hymenoptera_data/train/link", stat.S_IFLNK | 0o777, "link"),
+    "fifo": ("hymenoptera_data/train/pipe", stat.S_IFIFO | 0o644, "device or pipe"),
+    "oversized": ("hymenoptera_data/big", 0, "bytes"),
+}
+
+
+@pytest.mark.parametrize("kind", HOSTILE_ZIP)
 def test_a_hostile_zip_is_refused_even_when_the_course_downloaded_it(tmp_path, monkeypatch,
                                                                      kind):
     archive = tmp_path / "hymenoptera_data.zip"
-    name = {"climbs out": "hymenoptera_data/../../evil.txt", "absolute path": "/evil.txt",
-            "symlink": "hymenoptera_data/train/link", "oversized": "hymenoptera_data/big"}[kind]
+    name, mode, why = HOSTILE_ZIP[kind]
     monkeypatch.setattr(archives, "MAX_MEMBER_BYTES", 100)
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("hymenoptera_data/train/ants/a.jpg", b"photo")
         info = zipfile.ZipInfo(name)
-        if kind == "symlink":
-            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        info.external_attr = mode << 16
         zf.writestr(info, b"/etc/passwd" if kind == "symlink" else b"x" * 200)
     before = snapshot(tmp_path)
     with pytest.raises(download.UnsafeArchiveError) as info:
         download.unpack_folder(archive, "hymenoptera_data", tmp_path / "out", downloaded=True)
     assert str(archive) in str(info.value) and repr(name) in str(info.value)
+    assert why in str(info.value), str(info.value)
     assert snapshot(tmp_path) == before  # kept, although the course downloaded it
     assert not (tmp_path / "out" / "hymenoptera_data").exists()
     assert not list(tmp_path.rglob("evil.txt"))
+
+
+def test_a_zip_with_folder_entries_is_not_hostile(tmp_path):
+    """Zips made by most tools list each folder as an entry of its own: unpacked as usual."""
+    archive = tmp_path / "hymenoptera_data.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for folder in ("hymenoptera_data/", "hymenoptera_data/train/", "hymenoptera_data/val/"):
+            zf.writestr(zipfile.ZipInfo(folder), b"")
+        zf.writestr("hymenoptera_data/train/a.jpg", b"photo")
+    folder = download.unpack_folder(archive, "hymenoptera_data", tmp_path / "out")
+    assert (folder / "train" / "a.jpg").read_bytes() == b"photo" and (folder / "val").is_dir()
 
 
 @pytest.mark.parametrize("how", ["--data-dir", "COURSE_DATA_DIR"])

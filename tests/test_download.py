@@ -110,6 +110,56 @@ def test_unpack_folder_moves_into_place_only_when_complete(tmp_path):
     assert [p.name for p in out.iterdir()] == ["thing"]
 
 
+def test_a_damaged_unpacked_copy_is_replaced_and_a_complete_one_kept(tmp_path):
+    _tar_of_folder(tmp_path, "thing", "x.txt")
+    archive, out = tmp_path / "thing.tar.gz", tmp_path / "out"
+    folder = dl.unpack_folder(archive, "thing", out)
+    (folder / "x.txt").write_text("")  # cut short after unpacking
+    assert dl.check_unpacked(folder) is not None
+    assert dl.unpack_folder(archive, "thing", out) == folder  # made again, complete
+    assert (folder / "x.txt").read_text() == "x" and dl.check_unpacked(folder) is None
+    kept = (folder / "x.txt").stat().st_mtime_ns
+    # a complete copy already in place (another process was first) is kept as it is
+    assert dl.unpack_folder(archive, "thing", out) == folder
+    assert (folder / "x.txt").stat().st_mtime_ns == kept
+    assert sorted(p.name for p in out.iterdir()) == ["thing"]  # no temporary left
+
+
+def test_a_file_where_the_folder_belongs_is_an_error_not_the_folder(tmp_path):
+    _tar_of_folder(tmp_path, "thing", "x.txt")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "thing").write_text("a note of the learner's")
+    with pytest.raises(OSError):
+        dl.unpack_folder(tmp_path / "thing.tar.gz", "thing", out)
+    assert (out / "thing").read_text() == "a note of the learner's"
+
+
+def test_a_download_that_is_already_gone_is_still_reported_as_a_bad_download(tmp_path):
+    """Two processes found the same damaged download: the second one's delete finds nothing
+    to delete, and it still reports the bad download (not FileNotFoundError)."""
+    from course_utils import archives
+
+    gone = tmp_path / "cifar10-jpg.tar.gz"
+    with pytest.raises(dl.ChecksumError) as info:
+        archives._reject(gone, "is damaged or cut short", downloaded=True)
+    assert str(gone) in str(info.value) and "again" in str(info.value)
+
+
+def test_the_download_progress_bar_counts_bytes_of_the_named_file(capsys):
+    bar = dl._progress_bar(2_000_000, "cifar-10-python.tar.gz")
+    bar.update(1_000_000)
+    shown = str(bar)
+    bar.close()
+    assert "download cifar-10-python.tar.gz" in shown and "50%" in shown, shown
+    assert "1.00M/2.00M" in shown and "B/s" in shown, shown
+    unknown = dl._progress_bar(0, "x.zip")  # the server sent no size: no percentage
+    unknown.update(1500)
+    shown = str(unknown)
+    unknown.close()
+    assert unknown.total is None and "%" not in shown and "1.50kB" in shown, shown
+
+
 @pytest.mark.parametrize("where", ["creating the file", "writing it"])
 def test_a_full_or_read_only_cache_is_one_line_not_offline(local_server, tmp_path, monkeypatch,
                                                            where):
