@@ -412,3 +412,52 @@ def test_atomic_copy_copies_the_bytes_where_there_are_no_hard_links(tmp_path, mo
     got = files.atomic_copy(src, tmp_path / "old")
     assert got == tmp_path / "old" and got.read_bytes() == src.read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "old"]  # no temporary
+
+
+def test_atomic_write_makes_the_folders_on_the_way(tmp_path):
+    path = tmp_path / "runs" / "new" / "last.pt"  # two levels that do not exist yet
+    files.atomic_write(path, lambda f: f.write(b"checkpoint"))
+    assert path.read_bytes() == b"checkpoint"
+
+
+def test_the_first_error_is_reported_when_its_temporary_is_already_gone(tmp_path, monkeypatch):
+    """Another process cleaned the folder (remove_stale_temporaries) while this one failed:
+    the learner still reads the full-disk line, not a FileNotFoundError about a temporary."""
+    def full_after_cleanup(f):
+        for tmp in tmp_path.glob(".last.pt.*.tmp"):
+            tmp.unlink()  # the temporary vanishes …
+        raise OSError(errno.ENOSPC, "No space left on device")  # … and the write fails
+
+    with pytest.raises(files.WriteError) as info:
+        files.atomic_write(tmp_path / "last.pt", full_after_cleanup)
+    assert info.value.errno == errno.ENOSPC and str(tmp_path) in str(info.value)
+
+    src = tmp_path / "best.pt"
+    src.write_bytes(b"weights")
+
+    def replace_after_cleanup(tmp, dst):
+        os.unlink(tmp)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", replace_after_cleanup)
+    with pytest.raises(files.WriteError) as info:
+        files.atomic_copy(src, tmp_path / "copy.pt")
+    assert info.value.errno == errno.ENOSPC and not (tmp_path / "copy.pt").exists()
+
+
+def test_two_processes_cleaning_the_same_folder_do_not_fail(tmp_path, monkeypatch):
+    for name in (".last.pt.1.tmp", ".best.pt.2.tmp"):
+        (tmp_path / name).write_bytes(b"half")
+    (tmp_path / "last.pt").write_bytes(b"finished")
+    is_file = Path.is_file
+
+    def listed_then_removed_by_the_other(self):
+        found = is_file(self)
+        if found and self.suffix == ".tmp":
+            os.unlink(self)  # the other process deletes it right after this one listed it
+        return found
+
+    monkeypatch.setattr(Path, "is_file", listed_then_removed_by_the_other)
+    removed = files.remove_stale_temporaries(tmp_path)
+    assert sorted(p.name for p in removed) == [".best.pt.2.tmp", ".last.pt.1.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
