@@ -137,7 +137,10 @@ def run(name: str, again: bool = False) -> dict:
     if again and (WORK / name / "mutants").is_dir():
         folder = refresh_tests(name)
         names = [m for m, status in _listing(folder, env)
-                 if status in ("survived", "not checked", "timeout", "no tests")]
+                 if status in ("survived", "not checked", "timeout", "no tests",
+                               # a KeyboardInterrupt that escaped into pytest (a mutated
+                               # signal handler): run again once the test catches it
+                               "check was interrupted by user")]
     else:
         folder, names = prepare(name), []
     t0 = time.monotonic()
