@@ -9,6 +9,7 @@ import pickle
 import shutil
 import tarfile
 import time
+import types
 import zipfile
 from pathlib import Path
 
@@ -228,9 +229,28 @@ def test_archive_under_course_data_dir_is_unpacked_once(tmp_path, monkeypatch, c
     monkeypatch.setenv("COURSE_DATA_DIR", str(full))
     assert len(data.cifar10(train=False, verbose=False)) == 20
     assert (cache_dir / "cifar10-jpg" / "test" / "truck").is_dir()
-    _said(capsys.readouterr().out, "unpacking", str(full / "cifar10-jpg.tar.gz"), str(cache_dir))
+    out = capsys.readouterr().out
+    _said(out, "unpacking", str(full / "cifar10-jpg.tar.gz"), str(cache_dir))
+    assert "damaged" not in out  # the first time is not a repair
     (full / "cifar10-jpg.tar.gz").write_bytes(b"")  # would fail if unpacked again
     assert data.cifar10(train=True, verbose=False).source == "image-folder"
+
+
+def test_a_damaged_copy_in_a_data_folder_that_is_the_cache_is_the_learners(tmp_path,
+                                                                             monkeypatch):
+    """COURSE_DATA_DIR names the course cache itself: its unpacked copy is the learner's too,
+    so a damaged one is reported and left as it is (not removed and unpacked again)."""
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    both = _jpg_archive(tmp_path, per_class=1)
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(both))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(both))
+    download.unpack_folder(both / "cifar10-jpg.tar.gz", "cifar10-jpg", both)
+    shutil.rmtree(both / "cifar10-jpg" / "train")  # test/ kept, so it is found and checked
+    before = snapshot(both)
+    with pytest.raises(download.DamagedInputError) as info:
+        data.cifar10(train=False, verbose=False)
+    _left_alone(info.value, both / "cifar10-jpg", "damaged", "missing")
+    assert snapshot(both) == before
 
 
 def test_bad_course_data_dir_is_reported(monkeypatch, tmp_path):
@@ -349,6 +369,10 @@ def test_as_tensors_and_spread_subset(monkeypatch, cache_dir):
     assert torch.equal(few_x, x[[0, 50, 100, 150]]) and few_x.is_contiguous()
     assert data.spread_subset(ds, 200) is ds and data.spread_subset(ds, 500) is ds
     assert data.spread_indices(5, 5) == data.spread_indices(5, 9) == [0, 1, 2, 3, 4]
+    # labels kept as small numpy integers (a data set of one's own) still come out int64,
+    # the type CrossEntropyLoss needs
+    mine = types.SimpleNamespace(data=ds.data[:3], targets=np.array([3, 8, 8], dtype=np.uint8))
+    assert data.as_tensors(mine)[1].dtype == torch.int64
 
 
 def test_to_rgb_makes_transparency_white_and_scales_16_bit(tmp_path):
@@ -391,6 +415,7 @@ def test_download_false_never_tries_the_network(monkeypatch, cache_dir, capsys):
     assert data.cifar10(train=False, download=False).source == "sample"
     _said(capsys.readouterr().out, "CIFAR-10 test", "bundled sample", "200 images",
           "download=False", "COURSE_DATA_DIR")
+    monkeypatch.delenv("COURSE_OFFLINE")
     assert data.hymenoptera(download=False) == data.HYMENOPTERA_SAMPLE
     assert "[download=False]" in capsys.readouterr().out
 
@@ -590,3 +615,15 @@ def test_a_chinese_learner_reads_the_damaged_folder_line_in_chinese(tmp_path, mo
     assert str(folder) in text and "重新复制" in text and "缺了 1 个文件" in text, text
     assert "left as it is" not in text and not i18n.MISSED, (text, i18n.MISSED)
     assert snapshot(folder.parent) == before
+
+
+def test_offline_ants_and_bees_say_why_and_how_to_get_the_full_set(monkeypatch, cache_dir,
+                                                                     capsys):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    assert data.hymenoptera() == data.HYMENOPTERA_SAMPLE
+    _said(capsys.readouterr().out, str(data.HYMENOPTERA_SAMPLE), "[COURSE_OFFLINE=1]", "398",
+          "COURSE_DATA_DIR")
+    monkeypatch.delenv("COURSE_OFFLINE")
+    assert data.hymenoptera(download=False) == data.HYMENOPTERA_SAMPLE
+    assert "[download=False]" in capsys.readouterr().out
