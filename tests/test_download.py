@@ -125,6 +125,25 @@ def test_a_damaged_unpacked_copy_is_replaced_and_a_complete_one_kept(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["thing"]  # no temporary left
 
 
+def test_unpacking_makes_the_folders_on_the_way_and_names_a_full_disk(tmp_path, monkeypatch):
+    from course_utils import archives
+
+    _tar_of_folder(tmp_path, "thing", "x.txt")
+    archive, deep = tmp_path / "thing.tar.gz", tmp_path / "cache" / "new"
+    assert (dl.unpack_folder(archive, "thing", deep) / "x.txt").read_text() == "x"
+
+    def full(archive, dest):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(archives, "_extract", full)
+    before = archive.read_bytes()
+    with pytest.raises(files.WriteError) as info:
+        dl.unpack_folder(archive, "thing", tmp_path / "other")
+    text = str(info.value)
+    assert "\n" not in text and str(tmp_path / "other") in text and "COURSE_CACHE_DIR" in text
+    assert archive.read_bytes() == before  # the archive is kept for the next try
+
+
 def test_a_file_where_the_folder_belongs_is_an_error_not_the_folder(tmp_path):
     _tar_of_folder(tmp_path, "thing", "x.txt")
     out = tmp_path / "out"
