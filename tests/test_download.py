@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import re
 import socket
 import tarfile
 import threading
@@ -40,9 +41,40 @@ def test_offline_switch_never_connects(monkeypatch, tmp_path):
 def test_unreachable_host_fails_fast(tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_OFFLINE", raising=False)  # (the mutation runs set it)
     t0 = time.perf_counter()
-    with pytest.raises(dl.OfflineError, match="cannot reach"):
+    with pytest.raises(dl.OfflineError, match="cannot reach") as info:
         dl.download("https://www.cs.toronto.edu/~kriz/x.tar.gz", tmp_path / "x")
     assert time.perf_counter() - t0 < 15
+    assert "www.cs.toronto.edu" in str(info.value) and "network" in str(info.value)
+
+
+def test_a_download_shows_its_progress_and_writes_beside_its_destination(
+        local_server, tmp_path, monkeypatch, capsys):
+    """By default a learner sees a progress bar named after the file; the bytes arrive in a
+    hidden ``.<name>.*.part`` file in the destination folder (made, two levels deep), which
+    becomes the file only when complete; the request says who is asking (course_utils)."""
+    import urllib.request
+
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)  # (the mutation runs set it)
+    www, base = local_server
+    (www / "f.bin").write_bytes(b"y" * 300_000)
+    dest = tmp_path / "cache" / "new" / "f.bin"
+    seen, asked = [], []
+    real_bar, real_open = dl._progress_bar, urllib.request.urlopen
+
+    def bar_that_looks(total, name):
+        seen.extend(sorted(p.name for p in dest.parent.iterdir()))
+        return real_bar(total, name)
+
+    def open_that_records(request, **kwargs):
+        asked.append(request.get_header("User-agent"))
+        return real_open(request, **kwargs)
+
+    monkeypatch.setattr(dl, "_progress_bar", bar_that_looks)
+    monkeypatch.setattr(urllib.request, "urlopen", open_that_records)
+    assert dl.download(f"{base}/f.bin", dest).read_bytes() == b"y" * 300_000
+    assert len(seen) == 1 and re.fullmatch(r"\.f\.bin\..+\.part", seen[0]), seen
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["f.bin"]
+    assert "download f.bin" in capsys.readouterr().err and asked == ["course_utils"]
 
 
 def test_server_that_never_answers_times_out(tmp_path, monkeypatch):
@@ -142,6 +174,39 @@ def test_unpacking_makes_the_folders_on_the_way_and_names_a_full_disk(tmp_path, 
     text = str(info.value)
     assert "\n" not in text and str(tmp_path / "other") in text and "COURSE_CACHE_DIR" in text
     assert archive.read_bytes() == before  # the archive is kept for the next try
+
+
+@pytest.mark.parametrize("downloaded", [True, False])
+def test_an_archive_whose_folder_is_not_the_known_one_is_refused(tmp_path, downloaded):
+    """The tree checksum differs (another version, a changed photo): the course's own
+    download is deleted (fetched anew next time); the learner's archive is left as it is."""
+    _tar_of_folder(tmp_path, "thing", "x.txt")
+    archive, wrong = tmp_path / "thing.tar.gz", "0" * 64
+    error = dl.ChecksumError if downloaded else dl.DamagedInputError
+    with pytest.raises(error) as info:
+        dl.unpack_folder(archive, "thing", tmp_path / "out", wrong, downloaded=downloaded)
+    text = str(info.value)
+    assert str(archive) in text and "thing/" in text and wrong in text, text
+    assert archive.exists() is not downloaded
+    assert not (tmp_path / "out" / "thing").exists() and list((tmp_path / "out").iterdir()) == []
+
+
+def test_tarfiles_own_filter_is_a_second_guard(tmp_path, monkeypatch):
+    """Should the course's own member check ever let a member through, tarfile's "data"
+    filter still refuses it, and the learner reads the same one line naming the member."""
+    from course_utils import archives
+
+    monkeypatch.setattr(archives, "_refusal", lambda name, kind, size: None)
+    archive = tmp_path / "evil.tar.gz"
+    payload = tmp_path / "payload.txt"
+    payload.write_text("x")
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(payload, arcname="thing/../../escape.txt")
+    with pytest.raises(dl.UnsafeArchiveError) as info:
+        dl.unpack_folder(archive, "thing", tmp_path / "out")
+    text = str(info.value)
+    assert str(archive) in text and repr("thing/../../escape.txt") in text, text
+    assert "\n" not in text and archive.exists() and not list(tmp_path.rglob("escape.txt"))
 
 
 def test_a_file_where_the_folder_belongs_is_an_error_not_the_folder(tmp_path):
