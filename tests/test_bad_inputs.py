@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -434,9 +435,12 @@ def _member(name: str, kind: str, size: int = 4, link: str = "") -> tuple[tarfil
     return info, b"x" * info.size
 
 
+#: where an absolute member would land: named per process, so that an earlier run (or a
+#: mutation run's mutant that let it through) cannot make this test fail or pass
+ESCAPED = Path(tempfile.gettempdir()) / f"course-utils-absolute-escape-{os.getpid()}.txt"
 HOSTILE = {  # what the member is → (the member, a word of the reason)
     "climbs out": (_member("../../escape.txt", "file"), ".."),
-    "absolute path": (_member("/tmp/course-utils-absolute-escape.txt", "file"), "absolute"),
+    "absolute path": (_member(str(ESCAPED), "file"), "absolute"),
     "symlink": (_member("cifar10-jpg/train/cat/link.jpg", "symlink", link="/etc/passwd"), "link"),
     "hard link": (_member("cifar10-jpg/train/cat/hard.jpg", "hard link",
                           link="cifar10-jpg/train/cat/x.jpg"), "link"),
@@ -450,6 +454,7 @@ HOSTILE = {  # what the member is → (the member, a word of the reason)
 def test_a_hostile_archive_is_refused_naming_the_member_and_left_in_place(
         tmp_path, monkeypatch, cache_dir, run_cli, kind):
     member, why = HOSTILE[kind]
+    ESCAPED.unlink(missing_ok=True)
     monkeypatch.setattr(archives, "MAX_MEMBER_BYTES", 4096)
     archive = _jpg_archive(tmp_path / "mine", member)
     before = snapshot(archive.parent)
@@ -459,7 +464,7 @@ def test_a_hostile_archive_is_refused_naming_the_member_and_left_in_place(
     assert snapshot(archive.parent) == before
     assert not (cache_dir / "cifar10-jpg").exists() and not list(cache_dir.glob(".cifar10-jpg-*"))
     assert not list(tmp_path.rglob("escape.txt"))
-    assert not Path("/tmp/course-utils-absolute-escape.txt").exists()
+    assert not ESCAPED.exists()
 
 
 HOSTILE_ZIP = {  # member name, its mode (0: a plain file), a word of the reason
