@@ -37,7 +37,8 @@ WORK = ROOT / ".cache" / "mutation"
 #: with its other half (its tests call both)
 MODULES = {
     "engine": (["course_utils/engine.py"], ["tests/test_engine.py"]),
-    "loaders": (["course_utils/loaders.py"], ["tests/test_loaders.py"]),
+    # ShardedTensorLoader's fast tests live with the other DDP checks
+    "loaders": (["course_utils/loaders.py"], ["tests/test_loaders.py", "tests/test_ddp.py"]),
     "checkpoints": (["course_utils/checkpoints.py"], ["tests/test_checkpoints.py"]),
     "data": (["course_utils/data.py", "course_utils/sources.py", "course_utils/ants_bees.py"],
              ["tests/test_data.py", "tests/test_caches.py"]),
