@@ -626,3 +626,52 @@ def test_offline_ants_and_bees_say_why_and_how_to_get_the_full_set(monkeypatch, 
     monkeypatch.delenv("COURSE_OFFLINE", raising=False)
     assert data.hymenoptera(download=False) == data.HYMENOPTERA_SAMPLE
     assert "[download=False]" in capsys.readouterr().out
+
+
+def test_a_damaged_archive_in_the_course_cache_is_downloaded_anew(tmp_path, monkeypatch,
+                                                                  local_server, cache_dir):
+    """The cache is the course's: a half archive there (an interrupted download) is replaced
+    by a new download, not reported as the learner's."""
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    whole = _serve_official_archive(tmp_path, monkeypatch, local_server)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    (cache_dir / TV.filename).write_bytes(whole[: len(whole) // 3])
+    ds = data.cifar10(train=False, verbose=False)
+    assert ds.source == "download" and len(ds) == 200
+    assert (cache_dir / TV.filename).read_bytes() == whole
+
+
+def test_a_download_that_is_no_archive_is_deleted_and_the_sample_used(tmp_path, monkeypatch,
+                                                                      local_server, cache_dir,
+                                                                      capsys):
+    """The server sent bytes with the expected md5 that are no archive (a proxy's page saved
+    under that name): the course's own download is deleted, the run goes on with the sample
+    and says why."""
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    www, base = local_server
+    (www / TV.filename).write_bytes(b"<html>not an archive</html>")
+    monkeypatch.setattr(TV, "url", f"{base}/{TV.filename}")
+    monkeypatch.setattr(TV, "tgz_md5", hashlib.md5(b"<html>not an archive</html>").hexdigest())
+    ds = data.cifar10(train=False)
+    assert ds.source == "sample" and not (cache_dir / TV.filename).exists()
+    out = capsys.readouterr().out
+    assert "no download" in out and str(cache_dir / TV.filename) in out, out
+
+
+def test_the_cache_named_as_the_learners_data_folder_is_only_read(tmp_path, monkeypatch):
+    """COURSE_DATA_DIR and COURSE_CACHE_DIR name one folder: its official CIFAR-10 files are
+    the learner's, so damaged ones are reported and left as they are."""
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    both = tmp_path / "both"
+    _patch_md5s(monkeypatch, _official_copy(both))
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(both))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(both))
+    victim = both / TV.base_folder / "test_batch"
+    victim.write_bytes(victim.read_bytes()[:500])
+    before = snapshot(both)
+    with pytest.raises(download.DamagedInputError) as info:
+        data.cifar10(train=False, verbose=False)
+    _left_alone(info.value, both / TV.base_folder, "damaged")
+    assert snapshot(both) == before
