@@ -154,3 +154,31 @@ def test_safe_num_workers_on_each_platform(monkeypatch, platform, cpus, workers)
     monkeypatch.setattr(loaders.sys, "platform", platform)
     monkeypatch.setattr(loaders.os, "cpu_count", lambda: cpus)
     assert loaders.safe_num_workers() == workers
+
+
+def test_the_sharded_loader_in_one_process_is_a_seeded_shuffle_of_all_images(monkeypatch):
+    """Without torchrun the shard is the whole set, in DistributedSampler's order for
+    ``seed + epoch`` (seed 0 by default); the loader's options reach every batch."""
+    from course_utils import distributed
+
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+    x = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 3, 2, 2).contiguous()
+    y = torch.arange(10)
+    loader = loaders.ShardedTensorLoader(x, y, 4, normalize=((0.5,) * 3, (0.25,) * 3))
+    assert len(loader) == 3 and len(loader.dataset) == 10
+    assert len(loaders.ShardedTensorLoader(x, y, 4, drop_last=True)) == 2
+    expected = list(distributed.train_sampler(range(10), 0))  # the default seed: 0
+    batches = list(loader)
+    assert torch.cat([labels for _, labels in batches]).tolist() == expected
+    first_x, first_y = batches[0]
+    assert first_x.dtype == torch.float32 and first_y.dtype == torch.int64
+    assert torch.allclose(first_x[:, 0, 0, 0], (first_y.float() - 127.5) / 63.75)
+    loader.set_epoch(1)  # the next epoch: another order of the same images
+    again = torch.cat([labels for _, labels in loader]).tolist()
+    assert again != expected and sorted(again) == list(range(10))
+    other = loaders.ShardedTensorLoader(x, y, 4, seed=3)
+    assert torch.cat([labels for _, labels in other]).tolist() == list(
+        distributed.train_sampler(range(10), 3))
+    moved = loaders.ShardedTensorLoader(x, y, 4, device="meta")  # where batches are made
+    assert moved.images.device.type == "meta" and moved.labels.device.type == "meta"
