@@ -631,3 +631,38 @@ def test_fit_tells_the_loader_each_epoch(tmp_path):
     engine.fit(model, loader, DataLoader(TensorDataset(x, y), batch_size=24), epochs=3,
                checkpoint=start, **kwargs)
     assert loader.epochs == [2]
+
+
+def test_each_torchrun_process_resumes_its_own_random_numbers(monkeypatch):
+    """Under torchrun the checkpoint holds every process's random-number state under "ranks"
+    (rank 0's at the top, for a one-process resume); each process takes back its own, so its
+    augmentation goes on with its own sequence."""
+    from course_utils import distributed
+
+    torch.manual_seed(1)
+    one = engine.get_rng_state()
+    torch.manual_seed(2)
+    two = engine.get_rng_state()
+    monkeypatch.setattr(distributed, "gather", lambda value: [one, two])  # two processes
+    saved = engine._rng_states()
+    assert set(saved) == set(one) | {"ranks"} and saved["ranks"] == [one, two]
+    assert torch.equal(saved["cpu"], one["cpu"])  # rank 0's at the top
+    model = nn.Linear(2, 2)
+    checkpoint = {"model_state": model.state_dict(), "epoch": 1, "global_step": 4,
+                  "rng_state": saved}
+    expected = {}
+    for rank, seed in ((0, 1), (1, 2)):
+        torch.manual_seed(seed)
+        expected[rank] = torch.rand(3)
+    for rank in (0, 1):
+        monkeypatch.setattr(distributed, "rank", lambda rank=rank: rank)
+        monkeypatch.setattr(distributed, "world_size", lambda: 2)
+        torch.manual_seed(99)
+        engine._restore(checkpoint, model, None, None)
+        assert torch.equal(torch.rand(3), expected[rank]), rank
+    # a two-process checkpoint resumed in one process: rank 0's state, the one at the top
+    monkeypatch.setattr(distributed, "rank", lambda: 0)
+    monkeypatch.setattr(distributed, "world_size", lambda: 1)
+    torch.manual_seed(99)
+    engine._restore(checkpoint, model, None, None)
+    assert torch.equal(torch.rand(3), expected[0])

@@ -36,7 +36,9 @@ WORK = ROOT / ".cache" / "mutation"
 #: module -> (files to mutate, the unit tests that check it); a module split in two is mutated
 #: with its other half (its tests call both)
 MODULES = {
-    "engine": (["course_utils/engine.py"], ["tests/test_engine.py"]),
+    # the autocast (amp_dtype) paths are checked by probes in test_mixed_precision.py
+    "engine": (["course_utils/engine.py"], ["tests/test_engine.py",
+                                            "tests/test_mixed_precision.py"]),
     # ShardedTensorLoader's fast tests live with the other DDP checks
     "loaders": (["course_utils/loaders.py"], ["tests/test_loaders.py", "tests/test_ddp.py"]),
     "checkpoints": (["course_utils/checkpoints.py"], ["tests/test_checkpoints.py"]),
