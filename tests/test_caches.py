@@ -30,6 +30,9 @@ from course_utils.settings import REPO_ROOT
 def _one_line(out: str, *words: str) -> None:
     lines = [line for line in out.splitlines() if re.search(r"\bis damaged\b", line)]
     assert len(lines) == 1, out
+    # the prefix tells the course's lines from the learner's own prints (and the website's
+    # Chinese pages translate the lines that carry it)
+    assert lines[0].startswith("[course_utils] "), lines[0]
     assert all(word in lines[0] for word in words), lines[0]
 
 
