@@ -276,3 +276,31 @@ def test_an_archive_without_the_folder_is_left_as_it_is(tmp_path):
     assert "thing/" in str(info.value) and str(tmp_path / "thing.tar.gz") in str(info.value)
     assert (tmp_path / "thing.tar.gz").read_bytes() == before
     assert not list((tmp_path / "out").iterdir())
+
+
+def test_the_network_probe_knocks_on_the_urls_port_and_never_offline(monkeypatch):
+    asked = []
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    monkeypatch.setattr(dl, "_probe_cache", {})
+    monkeypatch.setattr(dl, "_connects", lambda host, port, timeout: asked.append((host, port))
+                        or True)
+    assert dl.host_reachable("https://download.pytorch.org/tutorial/hymenoptera_data.zip")
+    assert dl.host_reachable("http://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz")
+    assert dl.host_reachable("http://127.0.0.1:8123/x")
+    assert asked == [("download.pytorch.org", 443), ("www.cs.toronto.edu", 80),
+                     ("127.0.0.1", 8123)]
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setattr(dl, "_probe_cache", {})
+    assert dl.host_reachable("https://download.pytorch.org/x") is False and len(asked) == 3
+
+
+def test_a_refused_connection_is_not_reachable():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # nothing listens there now: the connection is refused
+    assert dl._connects("127.0.0.1", port, 2.0) is False
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        assert dl._connects("127.0.0.1", server.getsockname()[1], 2.0) is True
