@@ -189,8 +189,12 @@ def test_conv_picture_writes_values_and_checks_their_shape():
     values = torch.arange(25).reshape(5, 5)
     fig = conv_picture(5, 3, values=values)
     assert {t.get_text() for t in fig.axes[0].texts} == {str(v) for v in range(25)}
-    with pytest.raises(ValueError, match=r"expected \(5, 5\)"):
+    with pytest.raises(ValueError, match=r"expected \(5, 5\)") as info:
         conv_picture(5, 3, values=torch.zeros(4, 4))
+    assert str(info.value).startswith("values ") and "(4, 4)" in str(info.value)  # names it
+    with pytest.raises(ValueError) as info:
+        conv_picture(5, 3, values=values, kernel=torch.zeros(2, 2))
+    assert str(info.value).startswith("kernel ") and "(3, 3)" in str(info.value)
 
 
 COURSE_INPUT = torch.tensor([[1, 2, 0, 3, 1], [0, 1, 2, 3, 1], [1, 2, 1, 0, 0],
