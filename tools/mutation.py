@@ -86,8 +86,10 @@ def prepare(name: str) -> Path:
     for item in (*TEST_SUPPORT, *tests):
         if (ROOT / item).exists():
             shutil.copy2(ROOT / item, folder / item)
-    pytest_section = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    pytest_section = pytest_section[pytest_section.index("[tool.pytest.ini_options]"):]
+    project = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    pytest_section = project[project.index("[tool.pytest.ini_options]"):]
+    # test_cli reads the console script's target from pyproject.toml
+    scripts = "[project.scripts]" + project.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
     (folder / "pyproject.toml").write_text(
         "[tool.mutmut]\n"
         'source_paths = ["course_utils"]\n'
@@ -103,7 +105,7 @@ def prepare(name: str) -> Path:
         # other jobs on a busy machine is slow, not hung, so give it a fixed minute on top
         "timeout_constant = 60.0\n"
         # a child forked from a process that ran torch can deadlock: fork from a clean server
-        'process_isolation = "forkserver"\n\n' + pytest_section,
+        'process_isolation = "forkserver"\n\n' + scripts.rstrip() + "\n\n" + pytest_section,
         encoding="utf-8")
     return folder
 
