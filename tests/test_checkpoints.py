@@ -548,8 +548,8 @@ def test_load_latest_restores_and_uses_map_location(tmp_path, monkeypatch):
 def test_a_file_that_holds_no_checkpoint_dict_says_what_it_holds(tmp_path):
     """A file written with torch.save(model.state_dict()) or torch.save([...]) is readable but
     is no checkpoint: the error names the file and what it holds instead."""
-    path = tmp_path / "weights_list.pt"
+    path = tmp_path / "weights.pt"
     torch.save([torch.zeros(2)], path)
     with pytest.raises(checkpoints.CheckpointError) as info:
         checkpoints.load_checkpoint(path, nn.Linear(2, 2))
-    assert str(path) in str(info.value) and "list" in str(info.value), str(info.value)
+    assert str(path) in str(info.value) and "holds a list" in str(info.value), str(info.value)
