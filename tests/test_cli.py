@@ -713,3 +713,21 @@ def test_only_write_failures_of_threads_are_kept_quiet(monkeypatch):
         threading.excepthook(types.SimpleNamespace(exc_value=exc))
     assert [type(a.exc_value) for a in shown] == [OSError, RuntimeError]
     assert shown[0].exc_value.errno == errno.EIO
+
+
+def test_a_setting_in_an_error_is_spelled_as_its_option():
+    """The recipes name settings as {batch_size}; the command line shows --batch-size."""
+    from course_utils.errors import SettingError
+
+    text = cli._spelled(SettingError("keep {batch_size} and {lr}; resume with {resume}"))
+    assert text == "keep --batch-size and --lr; resume with --resume"
+    assert cli._spelled(ValueError("plain {words} stay")) == "plain {words} stay"
+
+
+def test_sigterm_while_classifying_photos_exits_143(monkeypatch, run_cli):
+    def stopped(*args, **kwargs):
+        raise interrupts.Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(cli, "load_trained", stopped)
+    code, out, err = run_cli("predict", DOG)
+    assert (code, out) == (143, "") and err.startswith("interrupted; nothing was written")

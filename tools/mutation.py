@@ -47,7 +47,7 @@ MODULES = {
     "layers": (["course_utils/layers.py", "course_utils/conv_sizes.py"], ["tests/test_layers.py"]),
     "recipes": (["course_utils/recipes.py", "course_utils/training.py"],
                 ["tests/test_recipes.py", "tests/test_mixed_precision.py"]),  # + precision
-    "cli": (["course_utils/cli.py"], ["tests/test_cli.py"]),
+    "cli": (["course_utils/cli.py"], ["tests/test_cli.py", "tests/test_mixed_precision.py"]),
     "caches": (["course_utils/caches.py"], ["tests/test_caches.py"]),
     "files": (["course_utils/files.py"], ["tests/test_reliability.py", "tests/test_download.py"]),
     "interrupts": (["course_utils/interrupts.py"], ["tests/test_interrupts.py"]),
