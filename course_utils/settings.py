@@ -73,17 +73,22 @@ def cache_dir() -> Path:
     return path
 
 
+def named_data_dir() -> Path | None:
+    """The absolute path ``COURSE_DATA_DIR`` names (None when unset), not checked to exist:
+    whose folder a path is can be asked before anything is read from it."""
+    env = os.environ.get("COURSE_DATA_DIR", "").strip()
+    return Path(env).expanduser().resolve() if env else None
+
+
 def data_dir() -> Path | None:
     """The folder named by ``COURSE_DATA_DIR``, or None when unset.
 
     Raises ``FileNotFoundError`` when the variable names a folder that does not exist,
     so a typo is reported instead of silently falling back to the small sample.
     """
-    env = os.environ.get("COURSE_DATA_DIR", "").strip()
-    if not env:
-        return None
-    path = Path(env).expanduser().resolve()
-    if not path.is_dir():
+    path = named_data_dir()
+    if path is not None and not path.is_dir():
+        env = os.environ["COURSE_DATA_DIR"].strip()
         raise FileNotFoundError(tr(
             f"COURSE_DATA_DIR={env!r} is not a folder. Fix the path, or unset the variable "
             "to use the bundled samples."

@@ -39,6 +39,5 @@ def _root_folder(root: str | os.PathLike | None) -> tuple[Path, bool]:
     damaged there is reported as :class:`course_utils.archives.DamagedInputError`)."""
     cache = settings.cache_dir()
     path = Path(root).expanduser() if root is not None else cache
-    named = os.environ.get("COURSE_DATA_DIR", "").strip()
-    learners = {Path(named).expanduser().resolve()} if named else set()
-    return path, path.resolve() != cache.resolve() or path.resolve() in learners
+    resolved = path.resolve()
+    return path, resolved != cache.resolve() or resolved == settings.named_data_dir()
