@@ -35,6 +35,7 @@ from course_utils import download as dl
 from course_utils import settings
 from course_utils.files import atomic_write
 from course_utils.i18n import N_, tr
+from course_utils.sources import _say
 
 #: Where the sample's batches go, below the course cache (never inside the repository).
 SAMPLE_ROOT_NAME = "cifar10-sample-batches"
@@ -186,8 +187,3 @@ def choose_cifar10(root: str | os.PathLike | None = None, download: bool = True,
     _say(verbose, f"{why}: the course's sample (1,000 train / 200 test images) in the official "
                   f"format, {sample / CIFAR10.base_folder}")
     return SampleCIFAR10, sample
-
-
-def _say(verbose: bool, message: str) -> None:
-    if verbose:
-        print(f"[course_utils] {tr(message)}")

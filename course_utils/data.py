@@ -103,14 +103,12 @@ def cifar10(
                     f"{official} is damaged or incomplete (a file is missing or fails its md5); "
                     "it was left as it is. Copy it again (all of it) or move it away, then run "
                     "again.")) from None
-            print("[course_utils] " + tr(f"{root / tv.base_folder} is damaged or incomplete "
-                                         "(a file fails its md5); it was removed and is made "
-                                         "again."))
+            print("[course_utils] " + tr(f"{official} is damaged or incomplete (a file fails "
+                                         "its md5); it was removed and is made again."))
             dl.discard(official)
         else:
             ds.source = "official"
-            _say(verbose, f"CIFAR-10 {split}: official files in {root / tv.base_folder} "
-                          f"({len(ds):,})")
+            _say(verbose, f"CIFAR-10 {split}: official files in {official} ({len(ds):,})")
             return ds
     why = "COURSE_OFFLINE=1" if settings.offline() else "download=False"
     if download and not settings.offline():
