@@ -69,7 +69,7 @@ def _toml_list(items) -> str:
 
 def prepare(name: str) -> Path:
     """A fresh work folder for ``name``: package, data, its tests, a pyproject for mutmut."""
-    files, tests = MODULES[name]
+    tests = MODULES[name][1]
     folder = WORK / name
     if folder.exists():
         shutil.rmtree(folder)
@@ -86,6 +86,14 @@ def prepare(name: str) -> Path:
     for item in (*TEST_SUPPORT, *tests):
         if (ROOT / item).exists():
             shutil.copy2(ROOT / item, folder / item)
+    _write_config(name, folder)
+    return folder
+
+
+def _write_config(name: str, folder: Path) -> None:
+    """``folder/pyproject.toml``: mutmut's settings for ``name`` (its files, its current test
+    list), the console script and the project's pytest settings."""
+    files, tests = MODULES[name]
     project = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     pytest_section = project[project.index("[tool.pytest.ini_options]"):]
     # test_cli reads the console script's target from pyproject.toml
@@ -107,7 +115,6 @@ def prepare(name: str) -> Path:
         # a child forked from a process that ran torch can deadlock: fork from a clean server
         'process_isolation = "forkserver"\n\n' + scripts.rstrip() + "\n\n" + pytest_section,
         encoding="utf-8")
-    return folder
 
 
 def refresh_tests(name: str) -> Path:
@@ -120,11 +127,7 @@ def refresh_tests(name: str) -> Path:
                 shutil.copy2(ROOT / item, base / item)
     for stale in ("mutmut-stats.json",):
         (folder / "mutants" / stale).unlink(missing_ok=True)
-    config = folder / "pyproject.toml"  # the module's test list may have grown since
-    lines = [f"pytest_add_cli_args_test_selection = {_toml_list(MODULES[name][1])}"
-             if line.startswith("pytest_add_cli_args_test_selection =") else line
-             for line in config.read_text(encoding="utf-8").splitlines()]
-    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _write_config(name, folder)  # the module's test list may have grown since
     return folder
 
 
